@@ -1,0 +1,38 @@
+"""``hpo-agent fit`` (workstation): fit a meta-model on a history store."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+
+@click.command("fit")
+@click.option("--storage", default="histories.db", show_default=True, help="SQLite file or SQLAlchemy URL.")
+@click.option("--out", "out_path", type=click.Path(path_type=Path), default=Path("metamodel.joblib"), show_default=True)
+@click.option("--learner", type=click.Choice(["gbm", "forest"]), default="gbm", show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+def command(storage, out_path, learner, seed):
+    """Fit the performance meta-model (task meta-features + config → per-task rank) and print its
+    leave-one-task-out validation."""
+    try:
+        from ...trainer.fit import fit_metamodel, save_fitted
+        from ...trainer.history import load_histories
+    except ImportError as exc:
+        raise click.ClickException(f"fit needs the workstation extra ({exc.name} is missing): "
+                                   "pip install 'hpo-agent[workstation]'")
+    from . import CliError
+
+    frame = load_histories(storage)
+    try:
+        fitted = fit_metamodel(frame, learner=learner, seed=seed)
+    except ValueError as exc:
+        raise CliError(str(exc))
+    save_fitted(fitted, out_path)
+    click.echo(f"fitted {learner} on {fitted.provenance['rows']} trials of {len(fitted.provenance['tasks'])} task(s)")
+    if fitted.validation:
+        v = fitted.validation
+        click.echo(f"leave-one-task-out: mean top-1 regret {v['mean_regret_top1']}, mean Spearman {v['mean_spearman']}")
+        click.echo(json.dumps(v["per_task"], indent=1))
+    click.echo(f"saved: {out_path}  (next: hpo-agent export {out_path})")

@@ -1,0 +1,98 @@
+"""``hpo-agent tune``: the device-side command."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import click
+
+from . import CliError, UsageFailure
+from .options import DURATION, MEMORY
+
+
+@click.command("tune")
+@click.option("--task", default="digits", show_default=True, help="Task name (see `hpo-agent tasks`).")
+@click.option("--budget", type=DURATION, required=True, help="Wall-clock budget: 90s, 30m, 1h30m, 1.5h.")
+@click.option("--model", "model_path", type=click.Path(path_type=Path), default=None,
+              help="ONNX meta-model (default: the one shipped in the package).")
+@click.option("--candidates", type=click.IntRange(1, 729), default=9, show_default=True,
+              help="Configs verified in successive halving's first rung.")
+@click.option("--eta", type=click.IntRange(2, 10), default=3, show_default=True,
+              help="Reduction factor: keep the best 1/eta of each rung.")
+@click.option("--min-budget", type=DURATION, default=None,
+              help="Training time per trial in the first rung (default: sized to fit the budget).")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("hpo-runs"), show_default=True,
+              help="Folder for runs: journal, checkpoints and report go in OUT/<task>/.")
+@click.option("--resume", is_flag=True, help="Continue the run in OUT/<task>/, keeping its finished trials.")
+@click.option("--memory-limit", type=MEMORY, default=None, help="Cap the memory budget, e.g. 3.5GB or 512MiB.")
+@click.option("--device", "device_profile", default=None, help="Emulate a device profile's memory (see `hpo-agent devices`).")
+@click.option("--max-train", type=click.IntRange(1), default=None, help="Use at most this many training examples.")
+@click.option("--data-dir", type=click.Path(path_type=Path), default=None,
+              help="Local dataset mirror (e.g. ../shared/data) for tasks that load from the hub.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--quiet", is_flag=True, help="Only print the final table.")
+def command(task, budget, model_path, candidates, eta, min_budget, out_dir, resume, memory_limit, device_profile,
+            max_train, data_dir, seed, quiet):
+    """Tune TASK within BUDGET: score configs with the meta-model, verify the best with
+    successive halving, and report the winner (report.json in OUT/<task>/)."""
+    started = time.monotonic()  # the budget counts from here, heavy imports included
+    from .. import tune as tune_lib
+    from ..journal import JournalError
+    from ..metamodel import MetaModelError
+    from ..report import build_report, render_table, write_report
+    from ..tasks import task_names
+
+    if task not in task_names():
+        raise UsageFailure(f"unknown task '{task}'; known tasks: {', '.join(task_names())}")
+    if device_profile is not None:
+        from ... import devices
+
+        try:
+            devices.load_profile(device_profile)
+        except ValueError as exc:
+            raise UsageFailure(str(exc))
+    task_options = {}
+    if max_train is not None:
+        task_options["max_train"] = max_train
+    if data_dir is not None:
+        task_options["data_dir"] = str(data_dir)
+    opts = tune_lib.TuneOptions(task=task, budget_s=budget, out_dir=out_dir, model_path=model_path,
+                                n_candidates=candidates, eta=eta, min_budget_s=min_budget, seed=seed,
+                                resume=resume, memory_limit_bytes=memory_limit, device_profile=device_profile,
+                                task_options=task_options, started_at=started)
+    progress = (lambda *a, **k: None) if quiet else _Progress()
+    try:
+        state = tune_lib.run_tune(opts, progress)
+    except tune_lib.BudgetError as exc:
+        raise UsageFailure(str(exc))
+    except (tune_lib.TuneError, MetaModelError, JournalError) as exc:
+        raise CliError(str(exc))
+    report = build_report(state)
+    path = write_report(report, state.run_dir / "report.json")
+    click.echo(render_table(report))
+    click.echo(f"report: {path}")
+
+
+class _Progress:
+    """Renders library progress events as short lines on stderr."""
+
+    def __call__(self, event: str, **info) -> None:
+        say = lambda text: click.echo(text, err=True)  # noqa: E731
+        if event == "phase":
+            say(f"· {info['name']}")
+        elif event == "candidates":
+            say(f"· scored {info['scored']} configs; verifying the best {len(info['candidates'])}"
+                + (f" ({len(info['skipped'])} skipped for memory)" if info["skipped"] else ""))
+        elif event == "rung":
+            say(f"· rung {info['rung'] + 1}/{info['rungs']}: {info['trials']} trial(s), "
+                f"{info['unit_seconds']:.1f}s per unit of training")
+        elif event == "trial_end":
+            r, metric = info["result"], info["metric"]
+            score = "-" if r.score is None else f"{r.score:.4f}"
+            say(f"  trial {r.trial_id:>2} rung {r.rung}: {r.outcome:<8} val {metric.name} {score}  "
+                f"({r.steps} steps, {r.train_seconds:.1f}s)" + (f"  {r.error}" if r.error else ""))
+        elif event == "resume":
+            say(f"· resuming {info['path']}: {info['finished']} finished rung result(s) kept")
+        elif event == "deadline":
+            say("· budget reached: reporting the best trial so far")

@@ -1,0 +1,102 @@
+"""The tune journal: an append-only JSON-lines file, one line per finished rung of a trial.
+
+Each line is flushed and fsync'ed before the next trial starts, so a run killed at any moment
+keeps every finished trial; ``--resume`` replays the journal instead of re-training. A torn last
+line (killed mid-write) is ignored.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple
+
+from .records import TrialResult
+
+JOURNAL_SCHEMA_VERSION = 1
+JOURNAL_NAME = "journal.jsonl"
+
+
+class JournalError(ValueError):
+    pass
+
+
+class Journal:
+    """Append-only record of one tune run: a header line, then one line per trial rung."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.header: Optional[Dict[str, Any]] = None
+        self.results: List[TrialResult] = []
+
+    @classmethod
+    def create(cls, path: Path, header: Dict[str, Any]) -> "Journal":
+        """Start a new journal; an existing one is moved aside (``journal-<time>.jsonl``)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.exists():
+            path.rename(path.with_name(f"journal-{time.strftime('%Y%m%d-%H%M%S')}.jsonl"))
+        journal = cls(path)
+        journal.header = dict(header, type="header", schema_version=JOURNAL_SCHEMA_VERSION)
+        journal._append(journal.header)
+        return journal
+
+    @classmethod
+    def open(cls, path: Path) -> "Journal":
+        """Read an existing journal for resuming."""
+        path = Path(path)
+        if not path.exists():
+            raise JournalError(f"no journal at {path}; run without --resume to start one")
+        journal = cls(path)
+        raw = path.read_bytes()
+        lines = raw.split(b"\n")
+        good = len(raw)
+        if not raw.endswith(b"\n"):
+            good = len(raw) - len(lines[-1])  # the process died while writing the last line
+            lines = lines[:-1]
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                raise JournalError(f"{path}:{number} is not valid JSON") from None
+            if record.get("type") == "header":
+                if record.get("schema_version") != JOURNAL_SCHEMA_VERSION:
+                    raise JournalError(f"{path} has journal schema {record.get('schema_version')}, "
+                                       f"this hpo-agent reads {JOURNAL_SCHEMA_VERSION}")
+                journal.header = record
+            elif record.get("type") == "trial":
+                record.pop("type")
+                journal.results.append(TrialResult.from_dict(record))
+        if journal.header is None:
+            raise JournalError(f"{path} has no header line; it is not an hpo-agent journal")
+        if good < len(raw):
+            with open(path, "r+b") as fh:  # drop the torn line so appends start on a fresh line
+                fh.truncate(good)
+        return journal
+
+    def append(self, result: TrialResult) -> None:
+        self.results.append(result)
+        self._append(dict(result.to_dict(), type="trial"))
+
+    def finished(self) -> Dict[Tuple[int, int], TrialResult]:
+        """Finished rungs by ``(trial_id, rung)``."""
+        return {(r.trial_id, r.rung): r for r in self.results}
+
+    def _append(self, record: Dict[str, Any]) -> None:
+        line = json.dumps(record, sort_keys=True, default=_jsonable) + "\n"
+        with open(self.path, "a", encoding="utf-8") as fh:
+            fh.write(line)
+            fh.flush()
+            os.fsync(fh.fileno())
+
+
+def _jsonable(value: Any) -> Any:
+    if hasattr(value, "item"):
+        return value.item()
+    if hasattr(value, "value"):
+        return value.value
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")

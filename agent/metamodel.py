@@ -1,0 +1,106 @@
+"""The device's meta-model runtime: an ONNX file read with onnxruntime and numpy only.
+
+The file is self-describing: its metadata (key ``hpo_agent``, a JSON document) carries the
+schema version, the input feature names and order, the search space, the target's definition,
+training provenance and validation scores. A file whose schema this version does not know is
+refused with a message that says what to do.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence
+
+import numpy as np
+
+from . import metafeatures
+from .space import SearchSpace
+
+METAMODEL_SCHEMA_VERSION = 1
+METADATA_KEY = "hpo_agent"
+DEFAULT_MODEL = Path(__file__).parent / "data" / "default_metamodel.onnx"
+
+
+class MetaModelError(RuntimeError):
+    """A meta-model file that cannot be used; the message says why and what to do."""
+
+
+class MetaModel:
+    """Scores configs for a task: ``predict(meta_features, configs) -> np.ndarray`` (higher is better)."""
+
+    def __init__(self, session: Any, meta: Dict[str, Any], path: Optional[Path] = None):
+        self.session = session
+        self.meta = meta
+        self.path = path
+        self.space = SearchSpace.from_dict(meta["search_space"])
+        self.meta_feature_names: List[str] = list(meta["meta_feature_names"])
+        self.feature_names: List[str] = list(meta["feature_names"])
+        self.input_name = session.get_inputs()[0].name
+        expected = self.meta_feature_names + self.space.feature_names()
+        if expected != self.feature_names:
+            raise MetaModelError(f"{path}: feature_names in the metadata do not match meta-features + search space")
+
+    @classmethod
+    def load(cls, path: Optional[Path] = None) -> "MetaModel":
+        """Load an ONNX meta-model (the packaged default when ``path`` is None)."""
+        import onnxruntime as ort
+
+        path = Path(path) if path is not None else DEFAULT_MODEL
+        if not path.is_file():
+            hint = " (the packaged default is missing: rebuild it with `python -m hpo_agent.trainer.build_default`)" \
+                if path == DEFAULT_MODEL else ""
+            raise MetaModelError(f"meta-model file not found: {path}{hint}")
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
+        try:
+            session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own Fail/InvalidProtobuf types
+            raise MetaModelError(f"{path} is not a readable ONNX model ({type(exc).__name__}); "
+                                 "export one with `hpo-agent export`") from None
+        raw = session.get_modelmeta().custom_metadata_map.get(METADATA_KEY)
+        if raw is None:
+            raise MetaModelError(f"{path} is an ONNX model but not an hpo-agent meta-model (no '{METADATA_KEY}' "
+                                 "metadata); export one with `hpo-agent export`")
+        try:
+            meta = json.loads(raw)
+        except json.JSONDecodeError:
+            raise MetaModelError(f"{path}: the '{METADATA_KEY}' metadata is not valid JSON") from None
+        version = meta.get("schema_version")
+        if version != METAMODEL_SCHEMA_VERSION:
+            raise MetaModelError(
+                f"{path} has meta-model schema {version}, but this hpo-agent reads schema "
+                f"{METAMODEL_SCHEMA_VERSION}; re-export it with this version's `hpo-agent export`, "
+                "or install the hpo-agent version that wrote it")
+        mf_version = meta.get("meta_feature_version")
+        if mf_version != metafeatures.META_FEATURE_VERSION:
+            raise MetaModelError(f"{path} was trained on meta-features v{mf_version}, this hpo-agent computes "
+                                 f"v{metafeatures.META_FEATURE_VERSION}; refit and re-export it")
+        return cls(session, meta, path)
+
+    def features(self, task_features: Dict[str, float], configs: Sequence[Dict[str, Any]]) -> np.ndarray:
+        """The float32 input matrix: task meta-features repeated, then each encoded config."""
+        task_row = np.asarray(metafeatures.vector(task_features, self.meta_feature_names), dtype=np.float32)
+        encoded = self.space.encode(configs)
+        return np.hstack([np.repeat(task_row[None, :], len(configs), axis=0), encoded]).astype(np.float32)
+
+    def predict(self, task_features: Dict[str, float], configs: Sequence[Dict[str, Any]]) -> np.ndarray:
+        """Predicted normalised score per config (see the metadata's ``target``)."""
+        if not len(configs):
+            return np.zeros(0, dtype=np.float32)
+        return self.predict_matrix(self.features(task_features, configs))
+
+    def predict_matrix(self, x: np.ndarray) -> np.ndarray:
+        out = self.session.run(None, {self.input_name: np.asarray(x, dtype=np.float32)})[0]
+        return np.asarray(out, dtype=np.float32).reshape(-1)
+
+    def describe(self) -> Dict[str, Any]:
+        """A short summary for reports: path, schema, target, provenance and validation."""
+        return {
+            "path": str(self.path),
+            "schema_version": self.meta.get("schema_version"),
+            "target": self.meta.get("target"),
+            "learner": self.meta.get("learner"),
+            "provenance": self.meta.get("provenance"),
+            "validation": self.meta.get("validation"),
+        }

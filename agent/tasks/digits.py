@@ -1,0 +1,118 @@
+"""Embedded tasks on data that scikit-learn ships (no download): digits images and small tables."""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Optional
+
+import numpy as np
+
+from ..metafeatures import TaskDescription
+from ._tensor import TensorClassificationTask, stratified_split
+
+SPLIT_FRACTIONS = (0.6, 0.2, 0.2)  # train / validation / test, stratified, fixed by the task seed
+
+
+class DigitsTask(TensorClassificationTask):
+    """scikit-learn's 1,797 handwritten digits (8×8 grey, 10 classes) with a small residual CNN.
+
+    ``scale`` > 1 upsamples the images (a task variant with a larger input for the history).
+    """
+
+    name = "digits"
+    model_family = "small_resnet"
+    n_classes = 10
+
+    def __init__(self, seed: int = 0, max_train: Optional[int] = None, scale: int = 1, name: Optional[str] = None,
+                 data_dir: Optional[str] = None):
+        super().__init__(seed, max_train, data_dir)
+        self.scale = int(scale)
+        if name:
+            self.name = name
+
+    def load(self) -> None:
+        import torch
+        from sklearn.datasets import load_digits
+
+        data = load_digits()
+        x = (data.images.astype(np.float32) / 16.0 - 0.5) / 0.5
+        y = data.target.astype(np.int64)
+        parts = stratified_split(y, SPLIT_FRACTIONS, np.random.default_rng(self.seed))
+        images = torch.from_numpy(x).unsqueeze(1)
+        if self.scale > 1:
+            images = torch.nn.functional.interpolate(images, scale_factor=self.scale, mode="bilinear", align_corners=False)
+        for split, idx in zip(("train", "validation", "test"), parts):
+            self.x[split] = images[torch.from_numpy(idx)]
+            self.y[split] = torch.from_numpy(y[idx])
+        self._cap_train()
+
+    @property
+    def image_size(self) -> int:
+        return 8 * self.scale
+
+    def describe(self) -> TaskDescription:
+        self.ensure_loaded()
+        return TaskDescription(
+            name=self.name, modality="image", task_type="classification",
+            n_train=len(self.y["train"]), n_classes=self.n_classes, class_counts=self.class_counts(),
+            input_size=self.image_size ** 2, model_family=self.model_family,
+            model_params=self.count_params({"num_layers": 6, "dropout": 0.1}),
+        )
+
+    def build_model(self, config: Dict[str, Any]) -> Any:
+        from ..models.small import SmallResNet
+
+        return SmallResNet(1, self.n_classes, config["num_layers"], config["dropout"])
+
+    def activation_bytes_per_sample(self, config: Dict[str, Any]) -> float:
+        from ..models.small import small_resnet_activation_values
+
+        return 4.0 * small_resnet_activation_values(self.image_size, self.image_size, config["num_layers"])
+
+
+_TABLES = {"breast_cancer": "load_breast_cancer", "wine": "load_wine", "iris": "load_iris"}
+
+
+class SklearnTableTask(TensorClassificationTask):
+    """A scikit-learn bundled table (breast_cancer, wine, iris), standardised, with an MLP."""
+
+    model_family = "mlp"
+
+    def __init__(self, dataset: str, seed: int = 0, max_train: Optional[int] = None, data_dir: Optional[str] = None):
+        if dataset not in _TABLES:
+            raise ValueError(f"unknown table '{dataset}'; known: {', '.join(_TABLES)}")
+        super().__init__(seed, max_train, data_dir)
+        self.dataset = dataset
+        self.name = dataset
+
+    def load(self) -> None:
+        import sklearn.datasets
+        import torch
+
+        data = getattr(sklearn.datasets, _TABLES[self.dataset])()
+        x = data.data.astype(np.float32)
+        y = data.target.astype(np.int64)
+        self.n_classes = int(y.max()) + 1
+        parts = stratified_split(y, SPLIT_FRACTIONS, np.random.default_rng(self.seed))
+        mean, std = x[parts[0]].mean(0), x[parts[0]].std(0) + 1e-6  # train statistics only
+        x = (x - mean) / std
+        for split, idx in zip(("train", "validation", "test"), parts):
+            self.x[split] = torch.from_numpy(x[idx])
+            self.y[split] = torch.from_numpy(y[idx])
+        self._cap_train()
+
+    def describe(self) -> TaskDescription:
+        self.ensure_loaded()
+        return TaskDescription(
+            name=self.name, modality="tabular", task_type="classification",
+            n_train=len(self.y["train"]), n_classes=self.n_classes, class_counts=self.class_counts(),
+            input_size=self.x["train"].shape[1], model_family=self.model_family,
+            model_params=self.count_params({"num_layers": 6, "dropout": 0.1}),
+        )
+
+    def build_model(self, config: Dict[str, Any]) -> Any:
+        from ..models.small import MLP
+
+        return MLP(self.x["train"].shape[1], self.n_classes, config["num_layers"], config["dropout"])
+
+    def activation_bytes_per_sample(self, config: Dict[str, Any]) -> float:
+        return 4.0 * 3 * 64 * (int(config["num_layers"]) + 1)

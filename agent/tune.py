@@ -1,0 +1,296 @@
+"""The device-side tune run: describe the task, score candidates with the ONNX meta-model, drop
+what will not fit, verify the best few with synchronous successive halving under a wall-clock
+budget, and report. Phases are timed; every finished rung is journaled before the next starts.
+"""
+
+from __future__ import annotations
+
+import gc
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional
+
+import numpy as np
+
+from . import metafeatures
+from .candidates import Candidate, propose, rank, select
+from .journal import JOURNAL_NAME, Journal
+from .metamodel import MetaModel
+from .records import Outcome, TrialResult
+from .scheduler import SuccessiveHalving, n_rungs, rung_sizes, total_units
+
+Progress = Callable[..., None]
+
+
+class TuneError(RuntimeError):
+    """A tune run that cannot go on; the message says why (exit code 1)."""
+
+
+class BudgetError(ValueError):
+    """The budget cannot hold even one short trial (a usage error: exit code 2)."""
+
+
+@dataclass
+class TuneOptions:
+    task: str
+    budget_s: float                          # wall-clock budget for the whole command
+    out_dir: Path = Path("hpo-runs")         # the run's journal, checkpoints and report go in out_dir/<task>
+    model_path: Optional[Path] = None        # ONNX meta-model; None → the packaged default
+    n_candidates: int = 9                    # configs in successive halving's first rung
+    eta: int = 3                             # reduction factor: keep the top 1/eta each rung
+    min_budget_s: Optional[float] = None     # training seconds per trial in rung 0; None → fit the budget
+    n_proposals: int = 2000                  # random configs scored besides the space's grid
+    seed: int = 0
+    resume: bool = False
+    memory_limit_bytes: Optional[int] = None  # cap on the memory budget (else the device's free memory)
+    device_profile: Optional[str] = None      # emulate this device profile's memory
+    headroom: float = 0.15                    # fraction of the memory budget kept free
+    task_options: Dict[str, Any] = field(default_factory=dict)  # max_train, data_dir, ... for the task
+    started_at: float = field(default_factory=time.monotonic)   # when the command started (budget origin)
+    report_reserve_s: float = 3.0             # kept back for the final test evaluation and the report
+
+
+@dataclass
+class TuneState:
+    """What a run has learned so far; the report is built from it."""
+
+    options: TuneOptions
+    run_dir: Path
+    phases: Dict[str, float] = field(default_factory=dict)
+    device: Dict[str, Any] = field(default_factory=dict)
+    meta_features: Dict[str, float] = field(default_factory=dict)
+    task_description: Dict[str, Any] = field(default_factory=dict)
+    metamodel: Dict[str, Any] = field(default_factory=dict)
+    candidates: List[Candidate] = field(default_factory=list)
+    skipped: List[Dict[str, Any]] = field(default_factory=list)
+    results: List[TrialResult] = field(default_factory=list)
+    best_trial: Optional[int] = None
+    best_test: Dict[str, float] = field(default_factory=dict)
+    resources: Dict[str, Any] = field(default_factory=dict)
+    memory_budget_bytes: Optional[int] = None
+    metric: Dict[str, str] = field(default_factory=dict)
+    finished_search: bool = False
+    resumed_trials: int = 0
+
+
+def _noop(*_args, **_kwargs) -> None:
+    pass
+
+
+def run_tune(opts: TuneOptions, progress: Progress = _noop) -> TuneState:
+    """Run one tune; returns the state (``report.build_report`` renders it)."""
+    from .. import devices
+    from .tasks import get_task
+
+    deadline = opts.started_at + opts.budget_s
+    run_dir = Path(opts.out_dir) / opts.task
+    state = TuneState(opts, run_dir)
+    monitor = devices.ResourceMonitor(interval_s=1.0)
+    monitor.start()
+    try:
+        with _phase(state, "detect", progress):
+            host = devices.detect()
+            info = devices.emulate(opts.device_profile, host) if opts.device_profile else host
+            state.device = info.to_dict()
+            budget = info.free_memory_bytes
+            if opts.memory_limit_bytes is not None:
+                budget = min(budget, opts.memory_limit_bytes) if budget else opts.memory_limit_bytes
+            state.memory_budget_bytes = int(budget) if budget else None
+        with _phase(state, "describe", progress):
+            task = get_task(opts.task, seed=opts.seed, **opts.task_options)
+            desc = task.describe()
+            state.task_description = desc.to_dict()
+            state.meta_features = metafeatures.compute(desc)
+            state.metric = {"name": task.metric.name, "direction": task.metric.direction}
+        journal = _prepare(state, task, info, progress)
+        _search(state, task, journal, info.torch_device, deadline, progress)
+        with _phase(state, "test", progress):
+            _evaluate_best(state, task, info.torch_device)
+    finally:
+        monitor.stop()
+        state.resources = monitor.summary()
+    return state
+
+
+def _prepare(state: TuneState, task, info, progress: Progress) -> Journal:
+    """Score and select candidates (or read them back from the journal when resuming)."""
+    opts = state.options
+    path = state.run_dir / JOURNAL_NAME
+    if opts.resume:
+        journal = Journal.open(path)
+        head = journal.header
+        if head.get("task") != opts.task:
+            raise TuneError(f"{path} is a run of task '{head.get('task')}', not '{opts.task}'")
+        state.candidates = [Candidate(c["config"], c["predicted"], c.get("estimated_bytes")) for c in head["candidates"]]
+        state.skipped = head.get("skipped", [])
+        state.metamodel = head.get("metamodel", {})
+        state.resumed_trials = len(journal.results)
+        progress("resume", path=str(path), finished=len(journal.results))
+        return journal
+    with _phase(state, "score", progress):
+        model = MetaModel.load(opts.model_path)
+        state.metamodel = model.describe()
+        rng = np.random.default_rng(opts.seed)
+        configs = propose(model.space, opts.n_proposals, rng)
+        ranked = rank(configs, model.predict(state.meta_features, configs))
+    with _phase(state, "memory", progress):
+        estimate = _memory_estimator(task)
+        state.candidates, state.skipped = select(ranked, opts.n_candidates, estimate,
+                                                 state.memory_budget_bytes, opts.headroom)
+    if not state.candidates:
+        raise TuneError(f"no candidate config fits the memory budget of {state.memory_budget_bytes} bytes; "
+                        "raise --memory-limit or use a smaller task (--max-train)")
+    progress("candidates", candidates=state.candidates, skipped=state.skipped, scored=len(configs))
+    header = {"task": opts.task, "seed": opts.seed, "eta": opts.eta, "metric": state.metric,
+              "candidates": [vars(c) for c in state.candidates], "skipped": state.skipped,
+              "metamodel": state.metamodel, "meta_features": state.meta_features}
+    return Journal.create(path, header)
+
+
+def _memory_estimator(task) -> Callable[[Dict[str, Any]], int]:
+    from .. import devices
+
+    params_by_layers: Dict[Any, int] = {}
+
+    def estimate(config: Dict[str, Any]) -> int:
+        key = config.get("num_layers")
+        if key not in params_by_layers:  # parameters depend on the depth, not on the other knobs
+            params_by_layers[key] = task.count_params(config)
+        est = devices.estimate_training_memory(
+            n_params=params_by_layers[key], optimizer=str(config["optimizer"]),
+            batch_size=int(config["batch_size"]),
+            activation_bytes_per_sample=task.activation_bytes_per_sample(config))
+        return int(est.total_bytes)
+
+    return estimate
+
+
+def plan_unit_seconds(remaining_s: float, n_trials: int, eta: int, rung: int, overhead_s: float) -> float:
+    """Training seconds per resource unit so that rungs ``rung..`` fit in ``remaining_s``."""
+    jobs = sum(rung_sizes(n_trials, eta)[rung:])
+    return (remaining_s - jobs * overhead_s) / total_units(n_trials, eta, rung)
+
+
+def _search(state: TuneState, task, journal: Journal, device: str, deadline: float, progress: Progress) -> None:
+    opts = state.options
+    n = len(state.candidates)
+    eta = int(journal.header.get("eta", opts.eta))
+    train_deadline = deadline - opts.report_reserve_s
+    done = journal.finished()
+    scheduler = SuccessiveHalving(list(range(n)), eta=eta, mode=task.metric.direction)
+    overheads: List[float] = []
+    unit, unit_rung = None, -1
+    t_search = time.monotonic()
+    ckpt_dir = state.run_dir / "checkpoints"
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    while True:
+        job = scheduler.suggest()
+        if job is None:
+            state.finished_search = scheduler.finished
+            break
+        if (job.trial_id, job.rung) in done:  # resuming: replay, do not retrain
+            result = done[(job.trial_id, job.rung)]
+            state.results.append(result)
+            scheduler.on_trial_result(job.trial_id, result.score)
+            continue
+        now = time.monotonic()
+        if job.rung != unit_rung:
+            overhead = float(np.median(overheads)) if overheads else 0.5
+            if opts.min_budget_s is not None:
+                unit = opts.min_budget_s
+            else:
+                unit = plan_unit_seconds(train_deadline - now, n, eta, job.rung, overhead)
+            unit_rung = job.rung
+            if unit <= 0.2 and not state.results:
+                raise BudgetError(
+                    f"budget {opts.budget_s:g}s leaves {max(0.0, train_deadline - now):.1f}s for training after "
+                    f"setup ({now - opts.started_at:.1f}s), too little for {n} trials; give a larger --budget "
+                    "or fewer --candidates")
+            progress("rung", rung=job.rung, trials=scheduler.sizes[job.rung], unit_seconds=unit,
+                     rungs=n_rungs(n, eta))
+        if now >= train_deadline:
+            progress("deadline", rung=job.rung)
+            break
+        inc = unit * (eta ** job.rung - (eta ** (job.rung - 1) if job.rung else 0))
+        cand = state.candidates[job.trial_id]
+        progress("trial_start", trial_id=job.trial_id, rung=job.rung, config=cand.config, seconds=inc)
+        result = _run_job(task, job, cand, inc, train_deadline, ckpt_dir, opts.seed, device)
+        overheads.append(max(0.0, result.wall_seconds - (result.resources.get("train_increment_s") or 0.0)))
+        journal.append(result)  # journaled before the next trial starts
+        state.results.append(result)
+        scheduler.on_trial_result(job.trial_id, result.score)
+        progress("trial_end", result=result, metric=task.metric)
+    state.phases["search"] = time.monotonic() - t_search
+    state.best_trial = scheduler.best()
+
+
+def _run_job(task, job, cand: Candidate, seconds: float, deadline: float, ckpt_dir: Path, seed: int,
+             device: str) -> TrialResult:
+    from .. import devices
+    from .training import TrialRun
+
+    t0 = time.monotonic()
+    monitor = devices.ResourceMonitor(interval_s=1.0)
+    run = None
+    result = TrialResult(trial_id=job.trial_id, rung=job.rung, config=cand.config,
+                         outcome=Outcome.COMPLETE.value, predicted=cand.predicted)
+    try:
+        with monitor:
+            run = TrialRun(task, cand.config, seed=seed * 10_007 + job.trial_id, device=device)
+            ckpt = ckpt_dir / f"trial-{job.trial_id}.pt"
+            if job.rung > 0:
+                run.load(ckpt)
+            before = run.train_seconds
+            run.train(seconds=before + seconds, deadline=deadline)
+            metrics = run.evaluate("validation")
+            run.save(ckpt)
+        result.metrics = metrics
+        result.score = metrics.get(task.metric.name)
+        result.steps, result.train_seconds = run.steps, run.train_seconds
+        result.resources = dict(monitor.summary(), train_increment_s=run.train_seconds - before)
+    except Exception as exc:  # one bad config must not end the search
+        result.outcome = (Outcome.OOM if devices.is_oom(exc) else Outcome.FAILED).value
+        result.error = f"{type(exc).__name__}: {exc}"[:500]
+        result.resources = monitor.summary()
+    finally:
+        del run
+        gc.collect()
+        if device.startswith("cuda"):
+            _empty_cuda_cache()
+    result.wall_seconds = time.monotonic() - t0
+    result.peak_rss_bytes = result.resources.get("rss_bytes_max")
+    return result
+
+
+def _evaluate_best(state: TuneState, task, device: str) -> None:
+    from .training import TrialRun
+
+    if state.best_trial is None:
+        raise TuneError("no trial finished with a score; see the report's trials for their errors")
+    cand = state.candidates[state.best_trial]
+    run = TrialRun(task, cand.config, seed=0, device=device)
+    run.load(state.run_dir / "checkpoints" / f"trial-{state.best_trial}.pt")
+    state.best_test = run.evaluate("test")
+
+
+def _empty_cuda_cache() -> None:
+    import torch
+
+    torch.cuda.empty_cache()
+
+
+class _phase:
+    """Times a phase into ``state.phases`` and tells the progress callback."""
+
+    def __init__(self, state: TuneState, name: str, progress: Progress):
+        self.state, self.name, self.progress = state, name, progress
+
+    def __enter__(self):
+        self.t0 = time.monotonic()
+        self.progress("phase", name=self.name)
+        return self
+
+    def __exit__(self, *exc):
+        self.state.phases[self.name] = time.monotonic() - self.t0
+        return False

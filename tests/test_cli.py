@@ -1,0 +1,95 @@
+"""CLI behaviour through click's CliRunner and, for start-up cost, a real subprocess."""
+
+import json
+import subprocess
+import sys
+import time
+
+import pytest
+from click.testing import CliRunner
+
+from hpo_agent.agent.cli import cli
+
+
+def invoke(*args):
+    return CliRunner().invoke(cli, list(args))
+
+
+def test_help_lists_every_command():
+    result = invoke("--help")
+    assert result.exit_code == 0
+    for name in ("tune", "collect", "fit", "export", "devices", "tasks", "inspect"):
+        assert name in result.output
+
+
+def test_help_imports_nothing_heavy_and_is_fast():
+    code = ("import sys, time; t=time.perf_counter(); from hpo_agent.agent.cli import main\n"
+            "try:\n main(['--help'])\nexcept SystemExit: pass\n"
+            "heavy=[m for m in ('torch','sklearn','onnxruntime','transformers','datasets','optuna') if m in sys.modules]\n"
+            "print('HEAVY', heavy, time.perf_counter()-t)")
+    t0 = time.perf_counter()
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    wall = time.perf_counter() - t0
+    line = [l for l in out.splitlines() if l.startswith("HEAVY")][0]
+    assert line.startswith("HEAVY []"), line
+    assert wall < 5.0  # generous for a loaded CI box; the README's figure comes from a real timing
+
+
+@pytest.mark.parametrize("budget", ["30x", "abc", "1m1h", "0s"])
+def test_bad_budget_is_one_line_exit_2(budget):
+    result = invoke("tune", "--task", "digits", "--budget", budget)
+    assert result.exit_code == 2
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1, result.output
+    assert "budget" in lines[0] and "Traceback" not in result.output
+
+
+def test_unknown_task_is_a_usage_error():
+    result = invoke("tune", "--task", "nope", "--budget", "1m")
+    assert result.exit_code == 2
+    assert "unknown task 'nope'" in result.output and "digits" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+
+
+def test_unknown_option_is_one_line_exit_2():
+    result = invoke("tune", "--budget", "1m", "--bogus")
+    assert result.exit_code == 2
+    assert len(result.output.strip().splitlines()) == 1
+
+
+def test_missing_or_corrupt_model_is_one_line_exit_1(tmp_path):
+    result = invoke("tune", "--task", "iris", "--budget", "1m", "--model", str(tmp_path / "none.onnx"),
+                    "--out", str(tmp_path))
+    assert result.exit_code == 1, result.output
+    assert "meta-model file not found" in result.output
+    bad = tmp_path / "bad.onnx"
+    bad.write_text("garbage")
+    result = invoke("tune", "--task", "iris", "--budget", "1m", "--model", str(bad), "--out", str(tmp_path))
+    assert result.exit_code == 1 and "not a readable ONNX model" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_resume_without_journal_says_so(tmp_path):
+    result = invoke("tune", "--task", "iris", "--budget", "1m", "--resume", "--out", str(tmp_path))
+    assert result.exit_code == 1
+    assert "no journal" in result.output
+
+
+def test_tasks_lists_the_embedded_default():
+    result = invoke("tasks")
+    assert result.exit_code == 0 and "digits" in result.output
+
+
+def test_devices_json():
+    result = invoke("devices", "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["detected"]["kind"] in ("cpu", "cuda", "jetson")
+    assert "jetson-orin-nano-8gb" in data["profiles"]
+
+
+def test_bad_memory_limit_and_device_profile():
+    result = invoke("tune", "--budget", "1m", "--memory-limit", "3.5XB")
+    assert result.exit_code == 2 and "3.5XB" in result.output
+    result = invoke("tune", "--budget", "1m", "--device", "jetson-nope")
+    assert result.exit_code == 2 and "unknown device profile" in result.output

@@ -1,0 +1,83 @@
+"""The whole loop for real on tiny data: collect → fit → export → tune (and resume)."""
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from hpo_agent.agent.cli import cli
+
+pytest.importorskip("optuna")
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    """A meta-model made by the project's own CLI on two embedded tables (a few seconds)."""
+    d = tmp_path_factory.mktemp("pipeline")
+    db = str(d / "h.db")
+    runner = CliRunner()
+    for task in ("iris", "wine"):
+        result = runner.invoke(cli, ["collect", "--task", task, "--storage", db, "--n-configs", "6",
+                                     "--fidelities", "5,15", "--design", "sobol"])
+        assert result.exit_code == 0, result.output
+        assert f"ran 6 trial(s): {task} 6" in result.output
+    # a rerun finds nothing missing (resumable, no duplicates)
+    result = runner.invoke(cli, ["collect", "--task", "iris", "--storage", db, "--n-configs", "6",
+                                 "--fidelities", "5,15", "--design", "sobol"])
+    assert "ran 0 trial(s)" in result.output
+    result = runner.invoke(cli, ["fit", "--storage", db, "--out", str(d / "m.joblib")])
+    assert result.exit_code == 0, result.output
+    assert "leave-one-task-out" in result.output
+    result = runner.invoke(cli, ["export", str(d / "m.joblib"), "-o", str(d / "m.onnx")])
+    assert result.exit_code == 0, result.output
+    assert "parity: max abs difference" in result.output
+    return d / "m.onnx"
+
+
+def test_histories_record_fidelities_costs_and_outcomes(tiny_model):
+    from hpo_agent.trainer.history import load_histories
+
+    frame = load_histories(str(tiny_model.parent / "h.db"))
+    assert set(frame["task"]) == {"iris", "wine"} and len(frame) == 12
+    row = frame.iloc[0]
+    assert row["fidelity_steps"] == [5, 15] and len(row["fidelity_values"]) == 2
+    assert row["wall_time_s"] > 0 and row["peak_rss_bytes"] > 0
+    assert set(frame["outcome"]) <= {"complete", "failed", "oom"}
+    assert "mf.log10_n_train" in frame.columns and "param.learning_rate" in frame.columns
+
+
+def test_tune_reports_best_config_and_journals_every_trial(tiny_model, tmp_path):
+    result = CliRunner().invoke(cli, ["tune", "--task", "iris", "--budget", "25s", "--model", str(tiny_model),
+                                      "--candidates", "3", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "best: trial" in result.output
+    report = json.loads((tmp_path / "iris" / "report.json").read_text())
+    assert report["best"]["config"]["optimizer"] in ("adam", "sgd", "rmsprop")
+    assert 0.0 <= report["best"]["test_accuracy"] <= 1.0
+    assert report["training_arguments"]["per_device_train_batch_size"] == report["best"]["config"]["batch_size"]
+    assert set(report["phases_s"]) >= {"detect", "describe", "score", "search", "test"}
+    assert report["elapsed_s"] <= 25 + 5
+    for trial in report["trials"]:
+        assert trial["predicted"] is not None and trial["outcome"] in ("complete", "pruned", "failed", "oom")
+    lines = (tmp_path / "iris" / "journal.jsonl").read_text().splitlines()
+    assert json.loads(lines[0])["type"] == "header"
+    assert len(lines) - 1 == sum(len(t["rungs"]) for t in report["trials"]) == 3 + 1
+
+
+def test_resume_replays_finished_trials_without_retraining(tiny_model, tmp_path):
+    runner = CliRunner()
+    args = ["tune", "--task", "iris", "--budget", "20s", "--model", str(tiny_model), "--candidates", "3",
+            "--out", str(tmp_path)]
+    assert runner.invoke(cli, args).exit_code == 0
+    journal = tmp_path / "iris" / "journal.jsonl"
+    before = journal.read_text().splitlines()
+    # simulate a kill after the first rung result: keep header + one line, plus a torn line
+    journal.write_text("\n".join(before[:2]) + "\n" + before[2][:20])
+    result = runner.invoke(cli, args + ["--resume"])
+    assert result.exit_code == 0, result.output
+    after = journal.read_text().splitlines()
+    assert after[:2] == before[:2]  # the finished trial is kept as it was
+    report = json.loads((tmp_path / "iris" / "report.json").read_text())
+    assert report["resumed_trials"] == 1
+    assert report["trials"][0]["rungs"][0]["score"] == json.loads(before[1])["score"]

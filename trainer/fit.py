@@ -1,0 +1,185 @@
+"""Fitting the performance meta-model: (task meta-features, encoded config) → normalised score.
+
+The target is the config's **percentile rank within its task** (1 = best trial of that task,
+0 = worst; failed, out-of-memory and diverged trials count as worst). Ranks, not raw metrics,
+because tasks differ in metric and scale (accuracy 0.3 may be excellent on one task and poor on
+another), and ranks are untouched by diverged runs that would stretch a min–max scale. What the
+device needs is an ordering of configs for a new task, which is exactly what ranks carry.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import platform
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional
+
+import numpy as np
+
+from ..agent import metafeatures
+from ..agent.space import SearchSpace, default_space
+
+TARGET = {"name": "task_percentile_rank", "range": [0.0, 1.0], "higher_is_better": True,
+          "definition": "percentile rank of the validation metric at the last fidelity among the task's trials; "
+                        "failed/OOM/diverged trials rank last"}
+
+
+def task_percentile_rank(values: np.ndarray, direction: str) -> np.ndarray:
+    """Average-tie percentile ranks in [0, 1] (1 = best); NaN values get 0."""
+    values = np.asarray(values, dtype=np.float64)
+    ok = np.isfinite(values)
+    out = np.zeros(len(values))
+    if ok.sum() == 0:
+        return out
+    v = values[ok] if direction == "max" else -values[ok]
+    order = np.argsort(v, kind="stable")
+    ranks = np.empty(len(v))
+    ranks[order] = np.arange(len(v), dtype=np.float64)
+    for value in np.unique(v):  # average ties
+        tie = v == value
+        ranks[tie] = ranks[tie].mean()
+    n_total = len(values)
+    # Failed trials occupy the bottom ranks; finite ones sit above them.
+    n_bad = n_total - ok.sum()
+    out[ok] = (ranks + n_bad) / max(1, n_total - 1)
+    return out
+
+
+@dataclass
+class Dataset:
+    """The meta-learning table: features, targets, and the task of each row."""
+
+    x: np.ndarray
+    y: np.ndarray
+    tasks: np.ndarray
+    values: np.ndarray
+    directions: Dict[str, str]
+    feature_names: List[str]
+    meta_feature_names: List[str]
+    space: SearchSpace
+
+
+def build_dataset(frame, space: Optional[SearchSpace] = None) -> Dataset:
+    """Rows of :func:`history.load_histories` → feature matrix and per-task rank targets."""
+    space = space or default_space()
+    if frame is None or len(frame) == 0:
+        raise ValueError("the history store has no finished trials; run `hpo-agent collect` first")
+    mf_names = metafeatures.feature_names()
+    missing = [f"mf.{n}" for n in mf_names if f"mf.{n}" not in frame.columns]
+    missing += [f"param.{n}" for n in space.names if f"param.{n}" not in frame.columns]
+    if missing:
+        raise ValueError(f"histories lack columns {missing}; were they collected with this search space?")
+    frame = frame.dropna(subset=[f"param.{n}" for n in space.names]).reset_index(drop=True)
+    configs = [{n: row[f"param.{n}"] for n in space.names} for _, row in frame.iterrows()]
+    x_cfg = space.encode(configs)
+    x_mf = frame[[f"mf.{n}" for n in mf_names]].to_numpy(dtype=np.float32)
+    y = np.zeros(len(frame))
+    directions = {}
+    for task, idx in frame.groupby("task").groups.items():
+        direction = frame.loc[idx[0], "direction"]
+        directions[task] = direction
+        y[np.asarray(idx)] = task_percentile_rank(frame.loc[idx, "value"].to_numpy(dtype=float), direction)
+    return Dataset(np.hstack([x_mf, x_cfg]).astype(np.float32), y.astype(np.float32),
+                   frame["task"].to_numpy().astype(object), frame["value"].to_numpy(dtype=float), directions,
+                   mf_names + space.feature_names(), mf_names, space)
+
+
+def make_learner(name: str = "gbm", seed: int = 0):
+    """A fresh scikit-learn regressor: ``gbm`` (histogram gradient boosting) or ``forest``."""
+    if name == "gbm":
+        from sklearn.ensemble import HistGradientBoostingRegressor
+
+        return HistGradientBoostingRegressor(max_iter=200, learning_rate=0.05, max_leaf_nodes=15,
+                                             min_samples_leaf=5, l2_regularization=1.0, random_state=seed)
+    if name == "forest":
+        from sklearn.ensemble import RandomForestRegressor
+
+        return RandomForestRegressor(n_estimators=200, min_samples_leaf=3, random_state=seed, n_jobs=1)
+    raise ValueError(f"learner '{name}' is not known; use gbm or forest")
+
+
+def regret_at_top1(values: np.ndarray, scores: np.ndarray, direction: str) -> float:
+    """Normalised regret of the top-scored config: (best - chosen) / (best - worst) among finite values."""
+    ok = np.isfinite(values)
+    if ok.sum() < 2:
+        return float("nan")
+    v = values if direction == "max" else -values
+    best, worst = v[ok].max(), v[ok].min()
+    pick = int(np.argmax(scores))
+    chosen = v[pick] if ok[pick] else worst  # a failed pick costs the full range
+    return float((best - chosen) / (best - worst)) if best > worst else 0.0
+
+
+def leave_one_task_out(data: Dataset, learner: str = "gbm", seed: int = 0) -> Dict[str, Any]:
+    """Top-1 normalised regret and Spearman correlation per held-out task."""
+    from scipy.stats import spearmanr
+
+    per_task = {}
+    for task in sorted(set(data.tasks)):
+        test = data.tasks == task
+        if test.all():
+            break
+        model = make_learner(learner, seed).fit(data.x[~test], data.y[~test])
+        scores = model.predict(data.x[test])
+        varies = np.ptp(data.y[test]) > 0 and np.ptp(scores) > 0
+        rho = spearmanr(scores, data.y[test]).statistic if varies else float("nan")
+        per_task[task] = {"regret_top1": regret_at_top1(data.values[test], scores, data.directions[task]),
+                          "spearman": float(rho), "n": int(test.sum())}
+    regrets = [v["regret_top1"] for v in per_task.values() if np.isfinite(v["regret_top1"])]
+    rhos = [v["spearman"] for v in per_task.values() if np.isfinite(v["spearman"])]
+    return {"method": "leave-one-task-out", "learner": learner, "per_task": per_task,
+            "mean_regret_top1": float(np.mean(regrets)) if regrets else None,
+            "mean_spearman": float(np.mean(rhos)) if rhos else None}
+
+
+@dataclass
+class FittedMetaModel:
+    """A fitted regressor plus everything export needs to make a self-describing file."""
+
+    estimator: Any
+    learner: str
+    feature_names: List[str]
+    meta_feature_names: List[str]
+    space: SearchSpace
+    provenance: Dict[str, Any]
+    validation: Dict[str, Any]
+    holdout_x: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.float32))
+    target: Dict[str, Any] = field(default_factory=lambda: dict(TARGET))
+
+
+def fit_metamodel(frame, space: Optional[SearchSpace] = None, learner: str = "gbm", seed: int = 0,
+                  validate: bool = True) -> FittedMetaModel:
+    """Fit on all histories; validate by leave-one-task-out when there are ≥ 2 tasks."""
+    import sklearn
+
+    data = build_dataset(frame, space)
+    tasks = sorted(set(data.tasks))
+    validation = leave_one_task_out(data, learner, seed) if validate and len(tasks) >= 2 else {}
+    estimator = make_learner(learner, seed).fit(data.x, data.y)
+    rng = np.random.default_rng(seed)
+    holdout = data.x[rng.choice(len(data.x), size=min(200, len(data.x)), replace=False)]
+    provenance = {"tasks": tasks, "rows": int(len(data.x)),
+                  "rows_per_task": {t: int((data.tasks == t).sum()) for t in tasks},
+                  "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                  "versions": {"python": platform.python_version(), "scikit-learn": sklearn.__version__,
+                               "numpy": np.__version__}}
+    return FittedMetaModel(estimator, learner, data.feature_names, data.meta_feature_names, data.space,
+                           provenance, validation, holdout.astype(np.float32))
+
+
+def save_fitted(fitted: FittedMetaModel, path) -> None:
+    """Save a fitted meta-model for ``hpo-agent export`` (joblib: a workstation-local file that only
+    your own ``fit`` writes; the device never reads it, it reads the exported ONNX)."""
+    import joblib
+
+    joblib.dump(fitted, str(path))
+
+
+def load_fitted(path) -> FittedMetaModel:
+    """Load what :func:`save_fitted` wrote. Only load files you made: joblib runs pickled code."""
+    import joblib
+
+    obj = joblib.load(str(path))
+    if not isinstance(obj, FittedMetaModel):
+        raise ValueError(f"{path} does not hold a fitted hpo-agent meta-model")
+    return obj

@@ -1,0 +1,64 @@
+"""Reading a history store into one flat table (pandas), one row per trial."""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional
+
+import optuna
+
+from .storage import open_storage, parse_study_name
+
+
+def load_histories(storage: str, tasks: Optional[List[str]] = None) -> "pandas.DataFrame":  # noqa: F821
+    """All trials of all studies in ``storage``: task columns, ``param.*``, ``mf.*``, outcome, costs.
+
+    ``value`` is the metric at the last fidelity (NaN for failed/OOM trials); ``direction`` is
+    ``max``/``min``; ``fidelity_values`` lists the metric at each fidelity step.
+    """
+    import pandas as pd
+
+    store = open_storage(storage)
+    rows: List[Dict[str, Any]] = []
+    for summary in optuna.get_all_study_summaries(store, include_best_trial=False):
+        names = parse_study_name(summary.study_name)
+        if tasks and names["task"] not in tasks:
+            continue
+        study = optuna.load_study(study_name=summary.study_name, storage=store)
+        attrs = study.user_attrs
+        direction = "max" if study.direction == optuna.study.StudyDirection.MAXIMIZE else "min"
+        for t in study.get_trials(deepcopy=False):
+            if t.state in (optuna.trial.TrialState.WAITING, optuna.trial.TrialState.RUNNING):
+                continue
+            if "outcome" not in t.user_attrs:
+                continue  # a trial told FAIL because the queue emptied: never ran
+            row: Dict[str, Any] = dict(names, study=summary.study_name, number=t.number,
+                                       metric=attrs.get("metric"), direction=direction,
+                                       value=t.value if t.state == optuna.trial.TrialState.COMPLETE else float("nan"),
+                                       outcome=t.user_attrs.get("outcome"),
+                                       wall_time_s=t.user_attrs.get("wall_time_s"),
+                                       peak_rss_bytes=t.user_attrs.get("peak_rss_bytes"),
+                                       fidelity_steps=t.user_attrs.get("fidelity_steps"),
+                                       fidelity_values=[t.intermediate_values[s] for s in sorted(t.intermediate_values)],
+                                       train_seconds_at_fidelity=t.user_attrs.get("train_seconds_at_fidelity"),
+                                       meta_feature_version=attrs.get("meta_feature_version"))
+            row.update({f"param.{k}": v for k, v in t.params.items()})
+            row.update({f"mf.{k}": v for k, v in (attrs.get("meta_features") or {}).items()})
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def save_table(frame, path) -> None:
+    """Write histories as CSV or Parquet (by suffix); list columns are stored as JSON text."""
+    import json
+    from pathlib import Path
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    out = frame.copy()
+    for col in out.columns:
+        if out[col].map(lambda v: isinstance(v, (list, dict))).any():
+            out[col] = out[col].map(lambda v: json.dumps(v) if isinstance(v, (list, dict)) else v)
+    if path.suffix == ".parquet":
+        out.to_parquet(path, index=False)
+    else:
+        out.to_csv(path, index=False)
