@@ -135,7 +135,7 @@ def _prepare(state: TuneState, task, info, progress: Progress) -> Journal:
         configs = propose(model.space, opts.n_proposals, rng)
         ranked = rank(configs, model.predict(state.meta_features, configs))
     with _phase(state, "memory", progress):
-        estimate = _memory_estimator(task)
+        estimate = _memory_estimator(task, info.kind)
         state.candidates, state.skipped = select(ranked, opts.n_candidates, estimate,
                                                  state.memory_budget_bytes, opts.headroom)
     if not state.candidates:
@@ -148,7 +148,7 @@ def _prepare(state: TuneState, task, info, progress: Progress) -> Journal:
     return Journal.create(path, header)
 
 
-def _memory_estimator(task) -> Callable[[Dict[str, Any]], int]:
+def _memory_estimator(task, kind: str) -> Callable[[Dict[str, Any]], int]:
     from .. import devices
 
     params_by_layers: Dict[Any, int] = {}
@@ -160,7 +160,9 @@ def _memory_estimator(task) -> Callable[[Dict[str, Any]], int]:
         est = devices.estimate_training_memory(
             n_params=params_by_layers[key], optimizer=str(config["optimizer"]),
             batch_size=int(config["batch_size"]),
-            activation_bytes_per_sample=task.activation_bytes_per_sample(config))
+            activation_bytes_per_sample=task.activation_bytes_per_sample(config),
+            overhead_bytes=devices.default_overhead_bytes(kind),
+            momentum=0.9 if str(config["optimizer"]).lower() == "sgd" else 0.0)
         return int(est.total_bytes)
 
     return estimate

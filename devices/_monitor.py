@@ -113,6 +113,7 @@ class ResourceMonitor:
 
     @property
     def running(self) -> bool:
+        """True between :meth:`start` and :meth:`stop`."""
         return self._thread is not None
 
     def __enter__(self) -> "ResourceMonitor":

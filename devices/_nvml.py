@@ -80,14 +80,17 @@ class NvmlSession:
 
     @property
     def ok(self) -> bool:
+        """True when NVML started and GPU ``index`` has a handle."""
         return self.handle is not None
 
     def readings(self) -> Dict[str, Optional[float]]:
+        """:func:`nvml_readings` of this GPU (all None when not :attr:`ok`)."""
         if not self.ok:
             return nvml_readings(None, None)  # every call fails: all None, same keys
         return nvml_readings(self.pynvml, self.handle)
 
     def close(self) -> None:
+        """Shut NVML down (once; later calls do nothing)."""
         if self._initialised:
             _attempt(self.pynvml.nvmlShutdown)
             self._initialised = False

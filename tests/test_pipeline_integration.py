@@ -81,3 +81,40 @@ def test_resume_replays_finished_trials_without_retraining(tiny_model, tmp_path)
     report = json.loads((tmp_path / "iris" / "report.json").read_text())
     assert report["resumed_trials"] == 1
     assert report["trials"][0]["rungs"][0]["score"] == json.loads(before[1])["score"]
+
+
+def test_sigkill_mid_run_then_resume_keeps_every_finished_trial(tiny_model, tmp_path):
+    """A real process killed with SIGKILL mid-search; --resume keeps its journaled trials."""
+    import os
+    import shutil
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    exe = shutil.which("hpo-agent") or os.path.join(os.path.dirname(sys.executable), "hpo-agent")
+    args = [exe, "tune", "--task", "iris", "--budget", "40s", "--model", str(tiny_model), "--candidates", "3",
+            "--out", str(tmp_path), "--quiet"]
+    journal = tmp_path / "iris" / "journal.jsonl"
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if journal.exists() and len(journal.read_text().splitlines()) >= 3:  # header + 2 trials
+                break
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == -signal.SIGKILL
+    kept = [json.loads(l) for l in journal.read_text().splitlines()[1:] if l.strip().endswith("}")]
+    assert len(kept) >= 2
+    result = subprocess.run(args + ["--resume"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    report = json.loads((tmp_path / "iris" / "report.json").read_text())
+    assert report["resumed_trials"] >= len(kept)
+    rungs = {(t["trial_id"], r["rung"]): r for t in report["trials"] for r in t["rungs"]}
+    for line in kept:  # every finished trial survives, unchanged
+        assert rungs[(line["trial_id"], line["rung"])]["score"] == line["score"]
