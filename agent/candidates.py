@@ -34,20 +34,41 @@ def rank(configs: Sequence[Config], scores: np.ndarray) -> List[Candidate]:
     return [Candidate(dict(configs[i]), float(scores[i])) for i in order]
 
 
+def unit_scaled(space: SearchSpace, configs: Sequence[Config]) -> np.ndarray:
+    """Encoded configs scaled to [0, 1] per column (by the space's bounds), for distances."""
+    x = space.encode(configs).astype(np.float64)
+    lo, hi = space.encode([_corner(space, "low")])[0], space.encode([_corner(space, "high")])[0]
+    span = np.where(hi > lo, hi - lo, 1.0)
+    return (x - np.minimum(lo, hi)) / span
+
+
+def _corner(space: SearchSpace, side: str) -> Config:
+    return {p.name: (p.choices[0] if p.type == "categorical" else getattr(p, side)) for p in space.params}
+
+
 def select(ranked: Sequence[Candidate], n: int, estimate: Optional[Callable[[Config], int]] = None,
            budget_bytes: Optional[int] = None, headroom: float = 0.15,
+           space: Optional[SearchSpace] = None, min_distance: float = 0.0,
            ) -> Tuple[List[Candidate], List[Dict[str, Any]]]:
     """The ``n`` best candidates predicted to fit in ``budget_bytes`` (minus ``headroom``).
 
+    With ``space`` and ``min_distance`` > 0, a candidate closer than ``min_distance`` (Euclidean,
+    unit-scaled encoding) to one already chosen is passed over: near-duplicates would spend the
+    verification budget on one guess, and the meta-model's top is where it is least certain.
     Returns ``(chosen, skipped)``; ``skipped`` lists the better-ranked configs dropped for memory,
     each with its estimate and the budget, so the report can say which and why.
     """
     chosen: List[Candidate] = []
+    chosen_x: List[np.ndarray] = []
     skipped: List[Dict[str, Any]] = []
     limit = None if budget_bytes is None else int(budget_bytes * (1.0 - headroom))
     for cand in ranked:
         if len(chosen) >= n:
             break
+        if space is not None and min_distance > 0:
+            x = unit_scaled(space, [cand.config])[0]
+            if any(np.linalg.norm(x - y) < min_distance for y in chosen_x):
+                continue
         if estimate is not None:
             cand.estimated_bytes = int(estimate(cand.config))
             if limit is not None and cand.estimated_bytes > limit:
@@ -56,4 +77,6 @@ def select(ranked: Sequence[Candidate], n: int, estimate: Optional[Callable[[Con
                                 "reason": "estimated peak memory over the memory budget minus headroom"})
                 continue
         chosen.append(cand)
+        if space is not None and min_distance > 0:
+            chosen_x.append(x)
     return chosen, skipped

@@ -102,7 +102,7 @@ def build_report(state) -> Dict[str, Any]:
         "metamodel": state.metamodel,
         "options": {"n_candidates": opts.n_candidates, "eta": opts.eta, "min_budget_s": opts.min_budget_s,
                     "seed": opts.seed, "memory_limit_bytes": opts.memory_limit_bytes,
-                    "device_profile": opts.device_profile},
+                    "device_profile": opts.device_profile, "trials_in_child_process": state.isolated},
         "host": {"python": platform.python_version(), "platform": platform.platform()},
     }
 

@@ -5,7 +5,7 @@ budget, and report. Phases are timed; every finished rung is journaled before th
 
 from __future__ import annotations
 
-import gc
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,9 +46,11 @@ class TuneOptions:
     memory_limit_bytes: Optional[int] = None  # cap on the memory budget (else the device's free memory)
     device_profile: Optional[str] = None      # emulate this device profile's memory
     headroom: float = 0.15                    # fraction of the memory budget kept free
+    isolate: Optional[bool] = None            # trials in a child process; None → auto (Jetson, memory caps)
     task_options: Dict[str, Any] = field(default_factory=dict)  # max_train, data_dir, ... for the task
     started_at: float = field(default_factory=time.monotonic)   # when the command started (budget origin)
-    report_reserve_s: float = 3.0             # kept back for the final test evaluation and the report
+    report_reserve_s: Optional[float] = None  # kept back for the test evaluation and report; None → 4 s + 2 %
+    min_distance: float = 0.25                # candidates closer than this (unit-scaled) count as duplicates
 
 
 @dataclass
@@ -72,6 +74,7 @@ class TuneState:
     metric: Dict[str, str] = field(default_factory=dict)
     finished_search: bool = False
     resumed_trials: int = 0
+    isolated: bool = False
 
 
 def _noop(*_args, **_kwargs) -> None:
@@ -104,7 +107,9 @@ def run_tune(opts: TuneOptions, progress: Progress = _noop) -> TuneState:
             state.meta_features = metafeatures.compute(desc)
             state.metric = {"name": task.metric.name, "direction": task.metric.direction}
         journal = _prepare(state, task, info, progress)
-        _search(state, task, journal, info.torch_device, deadline, progress)
+        runner = make_runner(opts, task, info, state.memory_budget_bytes)
+        state.isolated = runner.pid != os.getpid()
+        _search(state, task, journal, runner, info.torch_device, deadline, progress)
         with _phase(state, "test", progress):
             _evaluate_best(state, task, info.torch_device)
     finally:
@@ -137,7 +142,8 @@ def _prepare(state: TuneState, task, info, progress: Progress) -> Journal:
     with _phase(state, "memory", progress):
         estimate = _memory_estimator(task, info.kind)
         state.candidates, state.skipped = select(ranked, opts.n_candidates, estimate,
-                                                 state.memory_budget_bytes, opts.headroom)
+                                                 state.memory_budget_bytes, opts.headroom,
+                                                 space=model.space, min_distance=opts.min_distance)
     if not state.candidates:
         raise TuneError(f"no candidate config fits the memory budget of {state.memory_budget_bytes} bytes; "
                         "raise --memory-limit or use a smaller task (--max-train)")
@@ -174,18 +180,30 @@ def plan_unit_seconds(remaining_s: float, n_trials: int, eta: int, rung: int, ov
     return (remaining_s - jobs * overhead_s) / total_units(n_trials, eta, rung)
 
 
-def _search(state: TuneState, task, journal: Journal, device: str, deadline: float, progress: Progress) -> None:
+def _search(state: TuneState, task, journal: Journal, runner, device: str, deadline: float,
+            progress: Progress) -> None:
     opts = state.options
     n = len(state.candidates)
     eta = int(journal.header.get("eta", opts.eta))
-    train_deadline = deadline - opts.report_reserve_s
-    done = journal.finished()
+    reserve = opts.report_reserve_s if opts.report_reserve_s is not None else 4.0 + 0.02 * opts.budget_s
+    train_deadline = deadline - reserve
     scheduler = SuccessiveHalving(list(range(n)), eta=eta, mode=task.metric.direction)
-    overheads: List[float] = []
-    unit, unit_rung = None, -1
     t_search = time.monotonic()
     ckpt_dir = state.run_dir / "checkpoints"
     ckpt_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        _loop(state, task, journal, scheduler, runner, device, n, eta, train_deadline, ckpt_dir, progress)
+    finally:
+        runner.close()
+    state.phases["search"] = time.monotonic() - t_search
+    state.best_trial = scheduler.best()
+
+
+def _loop(state, task, journal, scheduler, runner, device, n, eta, train_deadline, ckpt_dir, progress) -> None:
+    opts = state.options
+    done = journal.finished()
+    overheads: List[float] = []
+    unit, unit_rung = None, -1
     while True:
         job = scheduler.suggest()
         if job is None:
@@ -217,52 +235,62 @@ def _search(state: TuneState, task, journal: Journal, device: str, deadline: flo
         inc = unit * (eta ** job.rung - (eta ** (job.rung - 1) if job.rung else 0))
         cand = state.candidates[job.trial_id]
         progress("trial_start", trial_id=job.trial_id, rung=job.rung, config=cand.config, seconds=inc)
-        result = _run_job(task, job, cand, inc, train_deadline, ckpt_dir, opts.seed, device)
+        result = _run_job(runner, job, cand, inc, train_deadline, ckpt_dir, opts.seed, device, task.metric.name)
         overheads.append(max(0.0, result.wall_seconds - (result.resources.get("train_increment_s") or 0.0)))
         journal.append(result)  # journaled before the next trial starts
         state.results.append(result)
         scheduler.on_trial_result(job.trial_id, result.score)
         progress("trial_end", result=result, metric=task.metric)
-    state.phases["search"] = time.monotonic() - t_search
-    state.best_trial = scheduler.best()
 
 
-def _run_job(task, job, cand: Candidate, seconds: float, deadline: float, ckpt_dir: Path, seed: int,
-             device: str) -> TrialResult:
+def _run_job(runner, job, cand: Candidate, seconds: float, deadline: float, ckpt_dir: Path, seed: int,
+             device: str, metric: str) -> TrialResult:
     from .. import devices
-    from .training import TrialRun
 
     t0 = time.monotonic()
-    monitor = devices.ResourceMonitor(interval_s=1.0)
-    run = None
-    result = TrialResult(trial_id=job.trial_id, rung=job.rung, config=cand.config,
-                         outcome=Outcome.COMPLETE.value, predicted=cand.predicted)
-    try:
-        with monitor:
-            run = TrialRun(task, cand.config, seed=seed * 10_007 + job.trial_id, device=device)
-            ckpt = ckpt_dir / f"trial-{job.trial_id}.pt"
-            if job.rung > 0:
-                run.load(ckpt)
-            before = run.train_seconds
-            run.train(seconds=before + seconds, deadline=deadline)
-            metrics = run.evaluate("validation")
-            run.save(ckpt)
-        result.metrics = metrics
-        result.score = metrics.get(task.metric.name)
-        result.steps, result.train_seconds = run.steps, run.train_seconds
-        result.resources = dict(monitor.summary(), train_increment_s=run.train_seconds - before)
-    except Exception as exc:  # one bad config must not end the search
-        result.outcome = (Outcome.OOM if devices.is_oom(exc) else Outcome.FAILED).value
-        result.error = f"{type(exc).__name__}: {exc}"[:500]
-        result.resources = monitor.summary()
-    finally:
-        del run
-        gc.collect()
-        if device.startswith("cuda"):
-            _empty_cuda_cache()
+    spec = {"trial_id": job.trial_id, "rung": job.rung, "config": cand.config, "seconds": seconds,
+            "deadline": deadline, "seed": seed * 10_007 + job.trial_id, "device": device,
+            "checkpoint": str(ckpt_dir / f"trial-{job.trial_id}.pt")}
+    # A hung trial is killed well after its slice and the run's deadline (child processes only).
+    timeout = max(deadline - time.monotonic(), seconds) + 120.0
+    with devices.ResourceMonitor(interval_s=1.0, pid=runner.pid) as monitor:
+        out = runner.run(spec, timeout_s=timeout)
+    result = TrialResult(trial_id=job.trial_id, rung=job.rung, config=cand.config, outcome=out["outcome"],
+                         predicted=cand.predicted, error=out.get("error"))
+    result.resources = dict(monitor.summary())
+    if out["outcome"] == Outcome.COMPLETE.value:
+        result.metrics = out["metrics"]
+        result.score = out["metrics"].get(metric)
+        result.steps, result.train_seconds = out["steps"], out["train_seconds"]
+        result.resources["train_increment_s"] = out["train_increment_s"]
     result.wall_seconds = time.monotonic() - t0
     result.peak_rss_bytes = result.resources.get("rss_bytes_max")
     return result
+
+
+def make_runner(opts: TuneOptions, task, info, budget_bytes: Optional[int]):
+    """In-process trials by default; a started child process when an OS kill is the likely OOM
+    (Jetson) or when a memory limit or an emulated device must be enforced on this machine."""
+    from .worker import ChildProcessRunner, InProcessRunner
+
+    capped = opts.memory_limit_bytes is not None or opts.device_profile is not None
+    isolate = opts.isolate if opts.isolate is not None else (info.kind == "jetson" or capped)
+    if info.torch_device.startswith("cuda") and capped and budget_bytes:
+        # A smaller card on a bigger one: PyTorch's caching allocator enforces the fraction.
+        _cap_cuda(budget_bytes)
+    if isolate:
+        limit = budget_bytes if capped and info.torch_device == "cpu" else None
+        runner = ChildProcessRunner(opts.task, opts.task_options, opts.seed, limit)
+        runner.start()
+        return runner
+    return InProcessRunner(task)
+
+
+def _cap_cuda(budget_bytes: int) -> None:
+    import torch
+
+    total = torch.cuda.get_device_properties(0).total_memory
+    torch.cuda.set_per_process_memory_fraction(min(1.0, budget_bytes / total), 0)
 
 
 def _evaluate_best(state: TuneState, task, device: str) -> None:
@@ -274,12 +302,6 @@ def _evaluate_best(state: TuneState, task, device: str) -> None:
     run = TrialRun(task, cand.config, seed=0, device=device)
     run.load(state.run_dir / "checkpoints" / f"trial-{state.best_trial}.pt")
     state.best_test = run.evaluate("test")
-
-
-def _empty_cuda_cache() -> None:
-    import torch
-
-    torch.cuda.empty_cache()
 
 
 class _phase:

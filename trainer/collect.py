@@ -8,7 +8,9 @@ on one store share the work, and a rerun only runs what is missing (resumable).
 
 from __future__ import annotations
 
+import os
 import platform
+import socket
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -76,6 +78,18 @@ def _from_unit(space: SearchSpace, row) -> Dict[str, Any]:
 STALE_AFTER_S = 6 * 3600  # a trial RUNNING this long was left by a killed worker
 
 
+def _abandoned(trial: optuna.trial.FrozenTrial, now, stale_after_s: float) -> bool:
+    """A RUNNING trial whose worker is gone: a dead process on this host, or silent for too long."""
+    worker = trial.user_attrs.get("worker") or {}
+    if worker.get("host") == socket.gethostname() and worker.get("pid"):
+        import psutil
+
+        if not psutil.pid_exists(int(worker["pid"])) or worker.get("pid") == os.getpid():
+            return True
+    started = trial.datetime_start
+    return started is not None and (now - started).total_seconds() > stale_after_s
+
+
 def enqueue_design(study: optuna.Study, configs: Sequence[Dict[str, Any]], space: SearchSpace, design: str,
                    stale_after_s: float = STALE_AFTER_S) -> int:
     """Enqueue configs not already in the study; returns how many were added.
@@ -88,8 +102,7 @@ def enqueue_design(study: optuna.Study, configs: Sequence[Dict[str, Any]], space
     now = dt.datetime.now()
     existing = set()
     for t in study.get_trials(deepcopy=False):
-        if t.state == optuna.trial.TrialState.RUNNING and t.datetime_start is not None \
-                and (now - t.datetime_start).total_seconds() > stale_after_s:
+        if t.state == optuna.trial.TrialState.RUNNING and _abandoned(t, now, stale_after_s):
             study._storage.set_trial_state_values(t._trial_id, optuna.trial.TrialState.FAIL)
             continue
         if t.state == optuna.trial.TrialState.FAIL and "outcome" not in t.user_attrs:
@@ -167,6 +180,7 @@ def collect(opts: CollectOptions, progress: Callable[..., None] = lambda *a, **k
             if "config_key" not in trial.user_attrs:  # the queue emptied under us (another worker)
                 study.tell(trial, state=optuna.trial.TrialState.FAIL)
                 break
+            trial.set_user_attr("worker", {"host": socket.gethostname(), "pid": os.getpid()})
             config = suggest(trial, opts.space)
             attrs = run_trial(task, config, opts.fidelity_steps, opts.seed, trial.report)
             for key, value in _trial_attrs(attrs, task, opts).items():

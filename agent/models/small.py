@@ -24,7 +24,7 @@ class _Block(nn.Module):
 class SmallResNet(nn.Module):
     """Stem conv, ``num_layers`` residual 3×3 blocks, global average pool, dropout, linear head."""
 
-    def __init__(self, in_channels: int, n_classes: int, num_layers: int, dropout: float, width: int = 32):
+    def __init__(self, in_channels: int, n_classes: int, num_layers: int, dropout: float, width: int = 16):
         super().__init__()
         self.stem = nn.Sequential(nn.Conv2d(in_channels, width, 3, padding=1, bias=False),
                                   nn.BatchNorm2d(width), nn.ReLU())
@@ -35,7 +35,7 @@ class SmallResNet(nn.Module):
         return self.head(self.blocks(self.stem(x)))
 
 
-def small_resnet_activation_values(height: int, width_px: int, num_layers: int, width: int = 32) -> int:
+def small_resnet_activation_values(height: int, width_px: int, num_layers: int, width: int = 16) -> int:
     """Activation values kept for backward per sample: ~4 tensors per block (conv, bn, relu, sum)."""
     return height * width_px * width * (3 + 4 * int(num_layers))
 

@@ -1,0 +1,62 @@
+"""Trials in a child process: a real out-of-memory inside the cap, and a child killed by the OS."""
+
+import os
+import signal
+import threading
+import time
+
+import pytest
+
+from hpo_agent.agent.worker import ChildProcessRunner, InProcessRunner
+
+pytestmark = pytest.mark.integration
+
+SMALL = {"learning_rate": 1e-3, "batch_size": 8, "num_layers": 1, "dropout": 0.0, "optimizer": "adam",
+         "weight_decay": 0.0}
+HUGE = dict(SMALL, batch_size=128, num_layers=24)
+
+
+def spec(tmp_path, config, trial_id, seconds=0.5):
+    return {"trial_id": trial_id, "rung": 0, "config": config, "seconds": seconds, "deadline": None,
+            "seed": trial_id, "device": "cpu", "checkpoint": str(tmp_path / f"trial-{trial_id}.pt")}
+
+
+@pytest.mark.skipif(not os.uname().sysname == "Linux", reason="RLIMIT_AS caps need Linux")
+def test_allocation_past_the_cap_is_an_oom_outcome_and_the_worker_goes_on(tmp_path):
+    # A limit below the child's resident size → the child gets only the minimum (128 MiB) on top:
+    # the huge config's activations (tens of MB) cannot fit, the tiny one can.
+    runner = ChildProcessRunner("digits_x2", {}, seed=0, memory_limit_bytes=1)  # 16×16 images
+    try:
+        runner.start()
+        huge = runner.run(spec(tmp_path, HUGE, 0), timeout_s=120)
+        assert huge["outcome"] == "oom", huge
+        small = runner.run(spec(tmp_path, SMALL, 1), timeout_s=120)
+        assert small["outcome"] == "complete", small
+        assert 0.0 <= small["metrics"]["accuracy"] <= 1.0 and small["steps"] > 0
+    finally:
+        runner.close()
+
+
+def test_child_killed_by_the_os_is_an_oom_and_a_fresh_child_takes_over(tmp_path):
+    runner = ChildProcessRunner("iris", {}, seed=0)
+    try:
+        runner.start()
+        pid = runner.pid
+        killer = threading.Timer(1.0, lambda: os.kill(pid, signal.SIGKILL))  # what the OOM killer does
+        killer.start()
+        t0 = time.monotonic()
+        killed = runner.run(spec(tmp_path, SMALL, 0, seconds=30), timeout_s=120)
+        assert killed["outcome"] == "oom" and "killed" in killed["error"], killed
+        assert time.monotonic() - t0 < 20
+        again = runner.run(spec(tmp_path, SMALL, 1), timeout_s=120)
+        assert again["outcome"] == "complete" and runner.pid != pid
+    finally:
+        runner.close()
+
+
+def test_in_process_failure_is_recorded_not_raised(tmp_path):
+    from hpo_agent.agent.tasks import get_task
+
+    runner = InProcessRunner(get_task("iris"))
+    out = runner.run(spec(tmp_path, dict(SMALL, optimizer="adagrad"), 0))
+    assert out["outcome"] == "failed" and "adagrad" in out["error"]
