@@ -36,10 +36,14 @@ def rank(configs: Sequence[Config], scores: np.ndarray) -> List[Candidate]:
 
 def unit_scaled(space: SearchSpace, configs: Sequence[Config]) -> np.ndarray:
     """Encoded configs scaled to [0, 1] per column (by the space's bounds), for distances."""
-    x = space.encode(configs).astype(np.float64)
+    return scale_encoded(space, space.encode(configs))
+
+
+def scale_encoded(space: SearchSpace, encoded: np.ndarray) -> np.ndarray:
+    """Scale an encoded matrix by the space's bounds (one-hot columns stay 0/1 apart)."""
     lo, hi = space.encode([_corner(space, "low")])[0], space.encode([_corner(space, "high")])[0]
     span = np.where(hi > lo, hi - lo, 1.0)
-    return (x - np.minimum(lo, hi)) / span
+    return (np.asarray(encoded, dtype=np.float64) - np.minimum(lo, hi)) / span
 
 
 def _corner(space: SearchSpace, side: str) -> Config:

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..agent import metafeatures
 from ..agent.metamodel import METADATA_KEY, METAMODEL_SCHEMA_VERSION
-from ..trainer.fit import FittedMetaModel
+from ..trainer.fit import FittedMetaModel, one_thread
 
 TARGET_OPSET = {"": 15, "ai.onnx.ml": 3}
 DEFAULT_TOLERANCE = 1e-4
@@ -73,7 +73,8 @@ def parity(onnx_bytes: bytes, fitted: FittedMetaModel) -> float:
         raise ParityError("the fitted meta-model carries no held-out rows to check parity on")
     session = ort.InferenceSession(onnx_bytes, providers=["CPUExecutionProvider"])
     got = session.run(None, {INPUT_NAME: x})[0].reshape(-1)
-    want = np.asarray(fitted.estimator.predict(x), dtype=np.float64).reshape(-1)
+    with one_thread():
+        want = np.asarray(fitted.estimator.predict(x), dtype=np.float64).reshape(-1)
     return float(np.max(np.abs(got.astype(np.float64) - want)))
 
 

@@ -16,11 +16,11 @@ from pathlib import Path
 # (task, training-set cap or None, configs) — task variants that differ in modality, size, input.
 DEFAULT_SUITE = (
     ("digits", None, 60),
-    ("digits", 300, 60),
-    ("digits_x2", None, 30),
-    ("breast_cancer", None, 60),
-    ("wine", None, 60),
-    ("iris", None, 60),
+    ("digits", 300, 40),
+    ("digits_x2", None, 20),
+    ("breast_cancer", None, 40),
+    ("wine", None, 40),
+    ("iris", None, 40),
 )
 FIDELITY_STEPS = (20, 60, 180)
 PACKAGE_MODEL = Path(__file__).resolve().parent.parent / "agent" / "data" / "default_metamodel.onnx"
@@ -49,7 +49,7 @@ def main(argv=None) -> int:
         print("collected", counts, flush=True)
         save_table(load_histories(args.storage), args.csv)  # commit-able progress after every task
     frame = load_histories(args.storage)
-    fitted = fit_metamodel(frame, seed=args.seed)
+    fitted = fit_metamodel(frame, learner="auto", seed=args.seed)
     result = export_onnx(fitted, Path(args.out))
     print(json.dumps({"rows": fitted.provenance["rows"], "tasks": fitted.provenance["tasks"],
                       "validation": {k: v for k, v in fitted.validation.items() if k != "per_task"},

@@ -21,6 +21,7 @@ COMMANDS = {
     "collect": ("collect", "Workstation: train configs on tasks into a history store."),
     "fit": ("fit", "Workstation: fit a meta-model on a history store."),
     "export": ("export", "Workstation: export a fitted meta-model to ONNX and check parity."),
+    "evaluate": ("evaluate", "Workstation: leave-one-task-out regret of meta-models vs baselines."),
     "inspect": ("inspect", "Show the metadata of an ONNX meta-model."),
 }
 

@@ -11,7 +11,8 @@ import click
 @click.command("fit")
 @click.option("--storage", default="histories.db", show_default=True, help="SQLite file or SQLAlchemy URL.")
 @click.option("--out", "out_path", type=click.Path(path_type=Path), default=Path("metamodel.joblib"), show_default=True)
-@click.option("--learner", type=click.Choice(["gbm", "forest"]), default="gbm", show_default=True)
+@click.option("--learner", type=click.Choice(["auto", "gbm", "forest"]), default="gbm", show_default=True,
+              help="auto: the learner with the lowest leave-one-task-out regret.")
 @click.option("--seed", type=int, default=0, show_default=True)
 def command(storage, out_path, learner, seed):
     """Fit the performance meta-model (task meta-features + config → per-task rank) and print its

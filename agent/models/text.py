@@ -143,6 +143,17 @@ def effective_layers(spec: TextModelSpec, num_layers: int) -> int:
     return min(n, cap) if cap else n
 
 
+def max_positions(spec: TextModelSpec) -> int:
+    """The longest input (tokens) a pretrained checkpoint takes; unbounded (10**9) from config."""
+    if not spec.pretrained:
+        return 10 ** 9
+    config = pretrained_config(spec.path)
+    limit = int(getattr(config, "max_position_embeddings", 512) or 512)
+    if spec.arch in ("roberta", "xlm-roberta", "camembert"):
+        limit -= int(getattr(config, "pad_token_id", 1) or 1) + 1  # positions start after the pad id
+    return limit
+
+
 def uses_token_type_ids(spec: TextModelSpec) -> bool:
     if spec.arch in ("distilbert", "roberta", "xlm-roberta", "camembert"):
         return False

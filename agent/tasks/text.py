@@ -113,6 +113,7 @@ class TextTask(Task):
         train = self.data["train"]
         self.tokenizer = text_models.text_tokenizer(self.spec, train.texts + (train.pairs or []), self.vocab_size)
         self._token_types = text_models.uses_token_type_ids(self.spec)
+        self.max_length = min(self.max_length, text_models.max_positions(self.spec))
         self._enc = {split: self._encode(d) for split, d in self.data.items()}
 
     def _encode(self, data: TextData) -> Dict[str, Any]:
@@ -142,6 +143,13 @@ class TextTask(Task):
                    "n_test": float(len(self.data["test"].labels)),
                    "truncated_fraction": float((lengths >= self.max_length).double().mean()),
                    "hidden_size": float(self.spec.hidden_size)})
+
+    def default_num_layers(self) -> int:
+        """The depth at which ``describe()`` counts parameters (6, or all layers of a smaller checkpoint)."""
+        from ..models.text import effective_layers
+
+        self.ensure_loaded()
+        return effective_layers(self.spec, DEFAULT_NUM_LAYERS)
 
     # -- model -----------------------------------------------------------------------------------
     def _num_labels(self) -> int:

@@ -13,6 +13,7 @@ Options: ``model`` (resnet18 | resnet34 | resnet50 | efficientnet_b0 … b7, see
 from __future__ import annotations
 
 import io
+from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional
 
 import numpy as np
@@ -37,7 +38,7 @@ def decode_images(blobs: List[Any], image_size: Optional[int] = None, mode: str 
     target = None
     for blob in blobs:
         if isinstance(blob, dict):
-            blob = blob.get("bytes") or open(blob["path"], "rb").read()
+            blob = blob.get("bytes") or Path(blob["path"]).read_bytes()
         img = blob if isinstance(blob, Image.Image) else Image.open(io.BytesIO(blob))
         img = img.convert(mode)
         if target is None:

@@ -1,0 +1,43 @@
+import itertools
+
+import numpy as np
+import pytest
+
+pytest.importorskip("sklearn")
+
+from hpo_agent.trainer.evaluate import (best_of_k_regret, evaluate_loto,  # noqa: E402
+                                        random_best_of_k_regret, render)
+from test_metamodel_export import synthetic_histories  # noqa: E402
+
+
+def test_best_of_k_regret_by_hand():
+    values = np.array([0.1, 0.5, 0.9, 0.3])
+    scores = np.array([4, 3, 1, 2])  # ranks 0.1 first, then 0.5, 0.3, 0.9
+    assert best_of_k_regret(values, scores, 1, "max") == pytest.approx(1.0)
+    assert best_of_k_regret(values, scores, 2, "max") == pytest.approx(0.5)
+    assert best_of_k_regret(values, scores, 4, "max") == 0.0
+    assert best_of_k_regret(values, np.array([1, 4, 2, 3]), 1, "min") == pytest.approx(0.5)  # picks 0.5; best 0.1
+
+
+def test_random_regret_is_the_exact_expectation():
+    values = np.array([0.1, 0.5, 0.9, 0.3, np.nan])
+    for k in (1, 2, 3):
+        brute = []
+        for combo in itertools.combinations(range(5), k):
+            got = max([values[i] if np.isfinite(values[i]) else 0.1 for i in combo])
+            brute.append((0.9 - got) / 0.8)
+        assert random_best_of_k_regret(values, k, "max") == pytest.approx(np.mean(brute))
+
+
+def test_loto_meta_model_beats_random_on_learnable_histories():
+    result = evaluate_loto(synthetic_histories(n_tasks=4, n_configs=40))
+    s = result["summary"]
+    assert set(s) == {"gbm", "forest", "average_rank", "nearest_task", "random"}
+    assert s["gbm"]["regret@5"] < s["random"]["regret@5"]
+    assert s["gbm"]["spearman"] > 0.5
+    assert "regret@10" in render(result)
+
+
+def test_loto_needs_two_tasks():
+    with pytest.raises(ValueError, match="at least 2 tasks"):
+        evaluate_loto(synthetic_histories(n_tasks=1))

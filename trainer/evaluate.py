@@ -1,0 +1,152 @@
+"""Leave-one-task-out evaluation of meta-models against the obvious baselines.
+
+For every task in a history store, the methods are fitted on the *other* tasks only and asked
+to rank the configs that were tried on the held-out task. A method's best-of-k regret is the
+normalised regret of the best of its top-k picks: ``(best - best_of_k) / (best - worst)`` over
+the task's finished trials (1 = picked only the worst or only failures, 0 = picked the best).
+
+Methods:
+- ``gbm`` / ``forest``: the meta-model learners (task meta-features + config → rank).
+- ``average_rank``: zero-shot portfolio (as in Syne Tune): each config scored by its mean
+  percentile rank on the other tasks (the nearest config there, when configs differ per task).
+- ``nearest_task``: the same, but only from the task nearest in meta-feature space.
+- ``random``: the expected best-of-k regret of k configs drawn at random (exact, by order statistics).
+"""
+
+from __future__ import annotations
+
+from math import comb
+from typing import Any, Dict, List, Sequence
+
+import numpy as np
+
+from ..agent.candidates import scale_encoded
+from .fit import Dataset, build_dataset, make_learner, one_thread
+
+KS = (1, 3, 5, 10)
+METHODS = ("gbm", "forest", "average_rank", "nearest_task", "random")
+
+
+def best_of_k_regret(values: np.ndarray, scores: np.ndarray, k: int, direction: str) -> float:
+    """Normalised regret of the best of the ``k`` highest-scored configs (failures count as worst)."""
+    v = np.asarray(values, dtype=np.float64)
+    v = v if direction == "max" else -v
+    ok = np.isfinite(v)
+    if ok.sum() < 2:
+        return float("nan")
+    best, worst = v[ok].max(), v[ok].min()
+    if best == worst:
+        return 0.0
+    picks = np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable")[:k]
+    got = np.where(ok[picks], v[picks], worst).max()
+    return float((best - got) / (best - worst))
+
+
+def random_best_of_k_regret(values: np.ndarray, k: int, direction: str) -> float:
+    """Expected normalised regret of the best of ``k`` configs drawn without replacement."""
+    v = np.asarray(values, dtype=np.float64)
+    v = v if direction == "max" else -v
+    ok = np.isfinite(v)
+    if ok.sum() < 2:
+        return float("nan")
+    best, worst = v[ok].max(), v[ok].min()
+    if best == worst:
+        return 0.0
+    regrets = np.sort((best - np.where(ok, v, worst)) / (best - worst))[::-1]  # worst first
+    n, k = len(regrets), min(k, len(regrets))
+    # P(the best pick is the i-th best overall) = C(i, k-1) / C(n, k) for ascending index i.
+    asc = regrets[::-1]
+    probs = np.array([comb(n - 1 - i, k - 1) for i in range(n)], dtype=np.float64) / comb(n, k)
+    return float((probs * asc).sum())
+
+
+def _spearman(a: np.ndarray, b: np.ndarray) -> float:
+    from scipy.stats import spearmanr
+
+    if np.ptp(a) == 0 or np.ptp(b) == 0:
+        return float("nan")
+    return float(spearmanr(a, b).statistic)
+
+
+def _portfolio_scores(data: Dataset, test: np.ndarray, tasks: Sequence[str]) -> np.ndarray:
+    """Mean over ``tasks`` of the rank that the nearest config there achieved."""
+    rows = np.flatnonzero(test)
+    x_test = _config_x(data, rows)
+    total = np.zeros(len(rows))
+    for task in tasks:
+        idx = np.flatnonzero(data.tasks == task)
+        x_other = _config_x(data, idx)
+        d = ((x_test[:, None, :] - x_other[None, :, :]) ** 2).sum(-1)
+        total += data.y[idx][np.argmin(d, axis=1)]
+    return total / max(1, len(tasks))
+
+
+def _config_x(data: Dataset, rows: np.ndarray) -> np.ndarray:
+    """The rows' configs, unit-scaled by the space's bounds so every param weighs alike."""
+    return scale_encoded(data.space, data.x[rows, len(data.meta_feature_names):])
+
+
+def _nearest_task(data: Dataset, task: str, others: Sequence[str]) -> str:
+    n_mf = len(data.meta_feature_names)
+    mf = {t: data.x[np.flatnonzero(data.tasks == t)[0], :n_mf] for t in [task, *others]}
+    scale = np.ptp(np.stack(list(mf.values())), axis=0)
+    scale = np.where(scale > 0, scale, 1.0)
+    return min(others, key=lambda t: float((((mf[t] - mf[task]) / scale) ** 2).sum()))
+
+
+def evaluate_loto(frame, methods: Sequence[str] = METHODS, ks: Sequence[int] = KS, seed: int = 0,
+                  space=None) -> Dict[str, Any]:
+    """Leave-one-task-out scores for every method: per task and averaged."""
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        raise ValueError(f"unknown method(s) {unknown}; known: {', '.join(METHODS)}")
+    data = build_dataset(frame, space)
+    tasks = sorted(set(data.tasks))
+    if len(tasks) < 2:
+        raise ValueError(f"leave-one-task-out needs at least 2 tasks; the store has {len(tasks)}")
+    per_task: Dict[str, Dict[str, Any]] = {}
+    with one_thread():
+        for task in tasks:
+            per_task[task] = _evaluate_task(data, task, tasks, methods, ks, seed)
+    summary = {m: {key: _nanmean([per_task[t][m][key] for t in tasks]) for key in per_task[tasks[0]][m]}
+               for m in methods}
+    return {"method": "leave-one-task-out", "tasks": tasks, "ks": list(ks), "summary": summary,
+            "per_task": per_task}
+
+
+def _evaluate_task(data: Dataset, task: str, tasks: Sequence[str], methods, ks, seed: int) -> Dict[str, Any]:
+    test = data.tasks == task
+    others = [t for t in tasks if t != task]
+    values, direction = data.values[test], data.directions[task]
+    entry: Dict[str, Any] = {"n_configs": int(test.sum())}
+    for method in methods:
+        if method == "random":
+            entry[method] = {f"regret@{k}": random_best_of_k_regret(values, k, direction) for k in ks}
+            entry[method]["spearman"] = 0.0
+            continue
+        if method in ("gbm", "forest"):
+            scores = make_learner(method, seed).fit(data.x[~test], data.y[~test]).predict(data.x[test])
+        elif method == "average_rank":
+            scores = _portfolio_scores(data, test, others)
+        else:
+            scores = _portfolio_scores(data, test, [_nearest_task(data, task, others)])
+        entry[method] = {f"regret@{k}": best_of_k_regret(values, scores, k, direction) for k in ks}
+        entry[method]["spearman"] = _spearman(scores, data.y[test])
+    return entry
+
+
+def _nanmean(xs: List[float]) -> float:
+    xs = [x for x in xs if x is not None and np.isfinite(x)]
+    return float(np.mean(xs)) if xs else float("nan")
+
+
+def render(result: Dict[str, Any]) -> str:
+    """A table: one row per method, mean over held-out tasks."""
+    ks = result["ks"]
+    head = f"{'method':<14}" + "".join(f"{'regret@' + str(k):>11}" for k in ks) + f"{'spearman':>10}"
+    lines = [f"leave-one-task-out over {len(result['tasks'])} tasks: {', '.join(result['tasks'])}", head,
+             "-" * len(head)]
+    for method, row in result["summary"].items():
+        lines.append(f"{method:<14}" + "".join(f"{row[f'regret@{k}']:>11.4f}" for k in ks)
+                     + f"{row['spearman']:>10.3f}")
+    return "\n".join(lines)
