@@ -19,6 +19,7 @@ from .space import SearchSpace
 
 METAMODEL_SCHEMA_VERSION = 1
 METADATA_KEY = "hpo_agent"
+CUSTOM_META_FEATURES = "custom"  # meta_feature_version of models fitted on imported meta-features
 DEFAULT_MODEL = Path(__file__).parent / "data" / "default_metamodel.onnx"
 
 
@@ -73,7 +74,9 @@ class MetaModel:
                 f"{METAMODEL_SCHEMA_VERSION}; re-export it with this version's `hpo-agent export`, "
                 "or install the hpo-agent version that wrote it")
         mf_version = meta.get("meta_feature_version")
-        if mf_version != metafeatures.META_FEATURE_VERSION:
+        # "custom": fitted on an imported table's own meta-features, which the caller supplies by
+        # name (``meta_feature_names``); this version's built-in features do not apply to it.
+        if mf_version != metafeatures.META_FEATURE_VERSION and mf_version != CUSTOM_META_FEATURES:
             raise MetaModelError(f"{path} was trained on meta-features v{mf_version}, this hpo-agent computes "
                                  f"v{metafeatures.META_FEATURE_VERSION}; refit and re-export it")
         return cls(session, meta, path)

@@ -87,7 +87,9 @@ def run_tune(opts: TuneOptions, progress: Progress = _noop) -> TuneState:
     from .tasks import get_task
 
     deadline = opts.started_at + opts.budget_s
-    run_dir = Path(opts.out_dir) / opts.task
+    from .tasks import task_slug
+
+    run_dir = Path(opts.out_dir) / task_slug(opts.task)
     state = TuneState(opts, run_dir)
     monitor = devices.ResourceMonitor(interval_s=1.0)
     monitor.start()
@@ -263,6 +265,8 @@ def _run_job(runner, job, cand: Candidate, seconds: float, deadline: float, ckpt
         result.score = out["metrics"].get(metric)
         result.steps, result.train_seconds = out["steps"], out["train_seconds"]
         result.resources["train_increment_s"] = out["train_increment_s"]
+        if "cuda_max_allocated_bytes" in out:
+            result.resources["cuda_max_allocated_bytes"] = out["cuda_max_allocated_bytes"]
     result.wall_seconds = time.monotonic() - t0
     result.peak_rss_bytes = result.resources.get("rss_bytes_max")
     return result

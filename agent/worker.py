@@ -26,15 +26,24 @@ def execute_job(task, spec: Dict[str, Any]) -> Dict[str, Any]:
     checkpoint for rungs > 0), evaluate on validation, save the checkpoint. Raises on failure."""
     from .training import TrialRun
 
-    run = TrialRun(task, spec["config"], seed=spec["seed"], device=spec.get("device", "cpu"))
+    device = str(spec.get("device", "cpu"))
+    cuda = device.startswith("cuda")
+    if cuda:
+        import torch
+
+        torch.cuda.reset_peak_memory_stats()
+    run = TrialRun(task, spec["config"], seed=spec["seed"], device=device)
     if spec["rung"] > 0:
         run.load(spec["checkpoint"])
     before = run.train_seconds
     run.train(seconds=before + spec["seconds"], deadline=spec.get("deadline"))
     metrics = run.evaluate("validation")
     run.save(spec["checkpoint"])
-    return {"metrics": metrics, "steps": run.steps, "train_seconds": run.train_seconds,
-            "train_increment_s": run.train_seconds - before}
+    out = {"metrics": metrics, "steps": run.steps, "train_seconds": run.train_seconds,
+           "train_increment_s": run.train_seconds - before}
+    if cuda:
+        out["cuda_max_allocated_bytes"] = int(torch.cuda.max_memory_allocated())
+    return out
 
 
 def _failure(exc: BaseException) -> Dict[str, Any]:

@@ -129,7 +129,8 @@ def render_markdown(result: Dict[str, Any]) -> str:
         model = r["model_family"] + (" (pretrained)" if r["pretrained"] else "")
         lines.append(
             f"| {r['task']} | {model} | {r['num_layers']} | {r['model_params'] / 1e6:.2f}M | {r['input_size']:g} | "
-            f"{r['step_s_median']:.3f} | {r['steps_per_s']:.1f} | {r['eval_validation_s']:.1f} ({r['validation_rows']}) | "
+            f"{r['step_s_median']:.3f} | {r['steps_per_s']:.1f} | {r['eval_validation_s']:.1f} "
+            f"({r['validation_rows'] or '?'}) | "
             f"{r['load_describe_s']:.1f} | {r['peak_rss_mb']:.0f} |")
     if result.get("notes"):
         lines += ["", result["notes"]]

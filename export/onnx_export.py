@@ -41,7 +41,8 @@ def metadata(fitted: FittedMetaModel, parity: Dict[str, Any]) -> Dict[str, Any]:
     """The self-describing document stored in the ONNX file."""
     return {
         "schema_version": METAMODEL_SCHEMA_VERSION,
-        "meta_feature_version": metafeatures.META_FEATURE_VERSION,
+        "meta_feature_version": (metafeatures.META_FEATURE_VERSION
+                                 if list(fitted.meta_feature_names) == metafeatures.feature_names() else "custom"),
         "input_name": INPUT_NAME,
         "feature_names": list(fitted.feature_names),
         "meta_feature_names": list(fitted.meta_feature_names),

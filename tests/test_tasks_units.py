@@ -95,6 +95,11 @@ def test_plan_splits_carves_test_too_when_only_train_exists():
     assert len(set(rows.tolist())) == 100
 
 
+def test_plan_splits_keeps_negative_regression_targets():
+    plan = plan_splits({"train": -np.linspace(1.0, 5.0, 50), "test": np.full(5, np.nan)}, seed=0, stratify=False)
+    assert plan["test"][0] == "train" and len(plan["train"][1]) == 40
+
+
 def test_plan_splits_needs_labelled_train():
     with pytest.raises(ValueError, match="labelled training split"):
         plan_splits({"test": np.zeros(3)}, seed=0)
@@ -253,3 +258,17 @@ def test_listing_stays_light():
             "print(any(m in sys.modules for m in ('torch', 'transformers', 'datasets')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "False", out.stderr
+
+
+def test_squad_hub_layout_carves_validation_by_article_and_tests_on_hub_validation():
+    from hpo_agent.agent.tasks.qa import QAExample, arrange_examples
+
+    def ex(i, title):
+        return QAExample(f"q{i}", title, "ctx " + title, "why?", ["ctx"], [0])
+
+    train = [ex(i, f"article{i % 20}") for i in range(200)]
+    hub_validation = [ex(1000 + i, "dev") for i in range(30)]
+    parts = arrange_examples({"train": train, "validation": hub_validation}, seed=0, max_train=50)
+    assert parts["test"] == hub_validation
+    assert len(parts["train"]) == 50 and 10 <= len(parts["validation"]) <= 30
+    assert not {e.title for e in parts["train"]} & {e.title for e in parts["validation"]}

@@ -4,10 +4,35 @@ Each config is trained once, evaluated on validation at several fidelities (trai
 geometric), and stored through Optuna (see :mod:`.storage`). The design is enqueued once per
 study, and workers pull trials from Optuna's queue, so several ``hpo-agent collect`` processes
 on one store share the work, and a rerun only runs what is missing (resumable).
+
+Many workers on one store, and why no config is lost or run twice:
+
+- *Popping* a queued trial is atomic in Optuna: ``study.ask()`` moves a WAITING trial to RUNNING
+  with a compare-and-set under a row lock, so each queued trial goes to exactly one worker.
+- *Enqueueing* is not: two workers that read the study at once both find a config missing and
+  both enqueue it. Two layers deal with that.
+  1. The set-up of a study (its attributes, re-queueing abandoned trials, enqueueing the design)
+     runs under :func:`.storage.study_lock` (an ``flock`` beside a SQLite file, an advisory lock
+     on PostgreSQL/MySQL), so in practice the queue holds each config once. The lock is only an
+     optimisation: where it is unavailable or times out, workers go on without it.
+  2. The rule that makes it correct regardless, with no lock: **a config is run only by its
+     oldest live trial** — the trial with the smallest ``trial_id`` among those with its
+     ``config_key`` that are not *discarded* (FAIL without an ``outcome``: never ran). After
+     popping a trial, a worker looks for an older live trial with the same key; if there is one
+     the popped trial is told FAIL with ``duplicate_of`` and the worker pulls again
+     (:func:`next_trial`). This holds because Optuna creates a study's trials one at a time
+     under a lock on the study row (and SQLite serialises all writes), so trial ids are committed
+     in increasing order: when a worker checks its trial, every older trial already exists and is
+     visible. The oldest live trial is never discarded by this rule, so a config is never lost;
+     any younger copy sees it, so a config never runs twice. Should the oldest one die with its
+     worker (left RUNNING), the next ``collect`` re-queues it as below.
+- *Resuming*: a trial left RUNNING by a dead worker on this host (or silent for
+  :data:`STALE_AFTER_S`) is marked FAIL (discarded) and its config enqueued again.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import socket
@@ -22,7 +47,7 @@ import optuna
 from ..agent import metafeatures
 from ..agent.records import Outcome
 from ..agent.space import SearchSpace, config_key, default_space
-from .storage import open_storage, study_name, suggest
+from .storage import open_storage, study_lock, study_name, suggest
 
 DESIGNS = ("grid", "random", "sobol")
 
@@ -40,6 +65,8 @@ class CollectOptions:
     task_options: Dict[str, Any] = field(default_factory=dict)
     space: SearchSpace = field(default_factory=default_space)
     max_trials: Optional[int] = None         # stop this worker after so many trials (all tasks)
+    threads: Optional[int] = 1               # torch threads; 1 keeps costs comparable and avoids
+                                             # OpenMP thrashing beside other jobs (10x seen here)
 
 
 def design_configs(space: SearchSpace, design: str, n: int, seed: int) -> List[Dict[str, Any]]:
@@ -103,10 +130,13 @@ def enqueue_design(study: optuna.Study, configs: Sequence[Dict[str, Any]], space
     existing = set()
     for t in study.get_trials(deepcopy=False):
         if t.state == optuna.trial.TrialState.RUNNING and _abandoned(t, now, stale_after_s):
-            study._storage.set_trial_state_values(t._trial_id, optuna.trial.TrialState.FAIL)
+            try:
+                study._storage.set_trial_state_values(t._trial_id, optuna.trial.TrialState.FAIL)
+            except optuna.exceptions.UpdateFinishedTrialError:  # another worker got there first
+                pass
             continue
-        if t.state == optuna.trial.TrialState.FAIL and "outcome" not in t.user_attrs:
-            continue  # never ran (the queue emptied under a worker)
+        if _discarded(t):
+            continue  # never ran (the queue emptied under a worker, a duplicate, or abandoned)
         existing.add(t.user_attrs.get("config_key"))
     added = 0
     for config in configs:
@@ -117,6 +147,54 @@ def enqueue_design(study: optuna.Study, configs: Sequence[Dict[str, Any]], space
         existing.add(key)
         added += 1
     return added
+
+
+def _discarded(trial: optuna.trial.FrozenTrial) -> bool:
+    """A trial that never ran and never will: FAIL without an outcome (see the module docstring)."""
+    return trial.state == optuna.trial.TrialState.FAIL and "outcome" not in trial.user_attrs
+
+
+def _older_live_copy(study: optuna.Study, trial_id: int, key: str) -> Optional[optuna.trial.FrozenTrial]:
+    """The oldest live trial with config ``key`` older than ``trial_id``, if any."""
+    older = [t for t in study.get_trials(deepcopy=False)
+             if t._trial_id < trial_id and t.user_attrs.get("config_key") == key and not _discarded(t)]
+    return min(older, key=lambda t: t._trial_id) if older else None
+
+
+def next_trial(study: optuna.Study) -> Optional[optuna.Trial]:
+    """Pop the next queued trial that this worker should run; None once the queue is empty.
+
+    Popped trials that duplicate an older live trial of the same config are told FAIL with a
+    ``duplicate_of`` attribute (never run), which is what makes concurrent enqueueing safe.
+    """
+    while True:
+        if not study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.WAITING,)):
+            return None
+        trial = study.ask()
+        key = trial.user_attrs.get("config_key")
+        if key is None:  # the queue emptied under us (another worker): a fresh, unwanted trial
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            return None
+        older = _older_live_copy(study, trial._trial_id, key)
+        if older is None:
+            return trial
+        trial.set_user_attr("duplicate_of", older.number)
+        study.tell(trial, state=optuna.trial.TrialState.FAIL)
+
+
+def prepare_study(storage_path: str, name: str, direction: str, attrs: Dict[str, Any],
+                  configs: Sequence[Dict[str, Any]], space: SearchSpace, design: str,
+                  storage: Optional[optuna.storages.BaseStorage] = None) -> "tuple[optuna.Study, int]":
+    """Create or load a study, set its attributes and enqueue the configs it lacks, under
+    :func:`.storage.study_lock`; returns the study and how many configs were enqueued."""
+    storage = storage if storage is not None else open_storage(storage_path)
+    with study_lock(storage_path, name):
+        study = optuna.create_study(storage=storage, study_name=name, direction=direction, load_if_exists=True)
+        current = study.user_attrs
+        for key, value in json.loads(json.dumps(attrs)).items():  # JSON: tuples compare as stored
+            if current.get(key) != value:  # many workers start at once: write only what changed
+                study.set_user_attr(key, value)
+        return study, enqueue_design(study, configs, space, design)
 
 
 def run_trial(task, config: Dict[str, Any], fidelity_steps: Sequence[int], seed: int,
@@ -152,6 +230,10 @@ def collect(opts: CollectOptions, progress: Callable[..., None] = lambda *a, **k
     """Run the design on every task; returns trials run per task."""
     from ..agent.tasks import get_task
 
+    if opts.threads:
+        import torch
+
+        torch.set_num_threads(int(opts.threads))
     storage = open_storage(opts.storage)
     counts: Dict[str, int] = {}
     budget = opts.max_trials
@@ -162,23 +244,17 @@ def collect(opts: CollectOptions, progress: Callable[..., None] = lambda *a, **k
         direction = "maximize" if task.metric.direction == "max" else "minimize"
         # A training-set cap makes a different task variant, so it gets its own study.
         task_id = task_name if opts.max_train is None else f"{task_name}@n{opts.max_train}"
-        study = optuna.create_study(storage=storage, study_name=study_name(task_id, task.model_family, opts.device_class),
-                                    direction=direction, load_if_exists=True)
-        study.set_user_attr("metric", task.metric.name)
-        study.set_user_attr("task_description", desc.to_dict())
-        study.set_user_attr("meta_features", features)
-        study.set_user_attr("meta_feature_version", metafeatures.META_FEATURE_VERSION)
-        study.set_user_attr("search_space", opts.space.to_dict())
-        added = enqueue_design(study, design_configs(opts.space, opts.design, opts.n_configs, opts.seed),
-                               opts.space, opts.design)
+        study, added = prepare_study(
+            opts.storage, study_name(task_id, task.model_family, opts.device_class), direction,
+            {"metric": task.metric.name, "task_description": desc.to_dict(), "meta_features": features,
+             "meta_feature_version": metafeatures.META_FEATURE_VERSION, "search_space": opts.space.to_dict()},
+            design_configs(opts.space, opts.design, opts.n_configs, opts.seed), opts.space, opts.design,
+            storage=storage)
         progress("task", task=task_name, enqueued=added, study=study.study_name)
         counts[task_id] = 0
         while budget is None or budget > 0:
-            if not study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.WAITING,)):
-                break
-            trial = study.ask()
-            if "config_key" not in trial.user_attrs:  # the queue emptied under us (another worker)
-                study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            trial = next_trial(study)
+            if trial is None:
                 break
             trial.set_user_attr("worker", {"host": socket.gethostname(), "pid": os.getpid()})
             config = suggest(trial, opts.space)

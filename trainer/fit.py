@@ -59,12 +59,73 @@ class Dataset:
     space: SearchSpace
 
 
+def histories_space(frame) -> SearchSpace:
+    """The search space recorded with the histories (the studies' ``search_space``), else the default.
+
+    Studies collected at different times may record slightly different bounds or choices of the
+    same params: those merge (widest bounds, every choice) so that every recorded config encodes.
+    """
+    import json
+
+    if "search_space" not in getattr(frame, "columns", ()):
+        return default_space()
+    recorded = [SearchSpace.from_dict(json.loads(v)) for v in frame["search_space"].dropna().unique()]
+    if not recorded:
+        return default_space()
+    merged = recorded[0]
+    for other in recorded[1:]:
+        merged = _merge_spaces(merged, other)
+    return merged
+
+
+def _merge_spaces(a: SearchSpace, b: SearchSpace) -> SearchSpace:
+    from ..agent.space import Param
+
+    if [(p.name, p.type, p.log) for p in a.params] != [(p.name, p.type, p.log) for p in b.params]:
+        raise ValueError(f"the histories hold different search spaces ({a.to_json()} and {b.to_json()}); "
+                         "fit tasks with one space at a time")
+    params = []
+    for p, q in zip(a.params, b.params):
+        if p.type == "categorical":
+            params.append(Param(p.name, p.type, choices=tuple(dict.fromkeys(p.choices + q.choices))))
+        else:
+            params.append(Param(p.name, p.type, min(p.low, q.low), max(p.high, q.high), log=p.log,
+                                grid=p.grid if p.grid == q.grid else None))
+    return SearchSpace(tuple(params))
+
+
+def _meta_feature_names(frame) -> tuple:
+    """Built-in meta-feature names, or, for imported histories with their own (version
+    ``"custom"``), the ``mf.*`` columns in order; returns ``(names, version)``."""
+    versions = set(frame["meta_feature_version"].dropna()) if "meta_feature_version" in frame.columns else set()
+    if "custom" not in versions:
+        return metafeatures.feature_names(), metafeatures.META_FEATURE_VERSION
+    if versions != {"custom"}:
+        builtin = sorted(set(frame.loc[frame["meta_feature_version"] != "custom", "task"]))
+        raise ValueError(f"the histories mix built-in meta-features (tasks {builtin}) with imported custom ones; "
+                         "fit them separately")
+    names = [c[3:] for c in frame.columns if c.startswith("mf.")]
+    lacking = {n: sorted(set(frame.loc[frame[f"mf.{n}"].isna(), "task"])) for n in names}
+    lacking = {n: t for n, t in lacking.items() if t}
+    if lacking:
+        raise ValueError(f"imported tasks do not share their meta-features: missing {lacking}; "
+                         "import every task with the same meta-feature columns")
+    if not names:
+        raise ValueError("the imported histories carry no meta-features")
+    return names, "custom"
+
+
 def build_dataset(frame, space: Optional[SearchSpace] = None) -> Dataset:
-    """Rows of :func:`history.load_histories` → feature matrix and per-task rank targets."""
-    space = space or default_space()
+    """Rows of :func:`history.load_histories` → feature matrix and per-task rank targets.
+
+    Without ``space``, the space recorded with the histories is used (:func:`histories_space`).
+    Meta-features are the built-in ones, or an imported table's own (``meta_feature_version``
+    ``"custom"``, names in ``Dataset.meta_feature_names``).
+    """
     if frame is None or len(frame) == 0:
         raise ValueError("the history store has no finished trials; run `hpo-agent collect` first")
-    mf_names = metafeatures.feature_names()
+    space = space or histories_space(frame)
+    mf_names, _ = _meta_feature_names(frame)
     missing = [f"mf.{n}" for n in mf_names if f"mf.{n}" not in frame.columns]
     missing += [f"param.{n}" for n in space.names if f"param.{n}" not in frame.columns]
     if missing:

@@ -13,8 +13,13 @@ def load_histories(storage: str, tasks: Optional[List[str]] = None) -> "pandas.D
     """All trials of all studies in ``storage``: task columns, ``param.*``, ``mf.*``, outcome, costs.
 
     ``value`` is the metric at the last fidelity (NaN for failed/OOM trials); ``direction`` is
-    ``max``/``min``; ``fidelity_values`` lists the metric at each fidelity step.
+    ``max``/``min``; ``fidelity_values`` lists the metric at each fidelity step;
+    ``meta_feature_version`` is ``"custom"`` for imported tables with their own meta-features
+    (``mf.*`` then follow the study's ``meta_feature_names``); ``search_space`` is the study's
+    search space as JSON text (what ``fit`` uses when it is not given one).
     """
+    import json
+
     import pandas as pd
 
     store = open_storage(storage)
@@ -26,6 +31,10 @@ def load_histories(storage: str, tasks: Optional[List[str]] = None) -> "pandas.D
         study = optuna.load_study(study_name=summary.study_name, storage=store)
         attrs = study.user_attrs
         direction = "max" if study.direction == optuna.study.StudyDirection.MAXIMIZE else "min"
+        features = attrs.get("meta_features") or {}
+        order = attrs.get("meta_feature_names") or list(features)
+        space = attrs.get("search_space")
+        space_json = json.dumps(space, sort_keys=True) if space else None
         for t in study.get_trials(deepcopy=False):
             if t.state in (optuna.trial.TrialState.WAITING, optuna.trial.TrialState.RUNNING):
                 continue
@@ -40,9 +49,10 @@ def load_histories(storage: str, tasks: Optional[List[str]] = None) -> "pandas.D
                                        fidelity_steps=t.user_attrs.get("fidelity_steps"),
                                        fidelity_values=[t.intermediate_values[s] for s in sorted(t.intermediate_values)],
                                        train_seconds_at_fidelity=t.user_attrs.get("train_seconds_at_fidelity"),
-                                       meta_feature_version=attrs.get("meta_feature_version"))
+                                       meta_feature_version=attrs.get("meta_feature_version"),
+                                       search_space=space_json)
             row.update({f"param.{k}": v for k, v in t.params.items()})
-            row.update({f"mf.{k}": v for k, v in (attrs.get("meta_features") or {}).items()})
+            row.update({f"mf.{k}": features.get(k) for k in order})
             rows.append(row)
     return pd.DataFrame(rows)
 

@@ -8,7 +8,11 @@ Optuna's dashboard, samplers and distributed workers therefore work on it with n
 
 from __future__ import annotations
 
-from typing import Any, Dict
+import contextlib
+import hashlib
+import os
+import time
+from typing import Any, Dict, Iterator, Optional
 
 import optuna
 
@@ -29,7 +33,139 @@ def open_storage(path_or_url: str) -> optuna.storages.BaseStorage:
     if url.startswith("sqlite"):
         # Several worker processes on one SQLite file: wait for the lock instead of failing.
         kwargs["engine_kwargs"] = {"connect_args": {"timeout": 60}}
-    return optuna.storages.RDBStorage(url, **kwargs)
+    # Workers starting at once on a new store would race to create its tables.
+    path = _sqlite_path(url)
+    new_store = not url.startswith("sqlite") or (path is not None and (not os.path.exists(path)
+                                                                       or os.path.getsize(path) == 0))
+    with (study_lock(path_or_url, "__schema__") if new_store else contextlib.nullcontext(False)):
+        storage = optuna.storages.RDBStorage(url, **kwargs)
+    if path is not None:
+        _serialise_sqlite(storage.engine)
+    return storage
+
+
+def _serialise_sqlite(engine) -> None:
+    """Make every SQLite transaction take the write lock up front (``BEGIN IMMEDIATE``).
+
+    Python's sqlite3 driver runs SELECTs outside any transaction and only opens one before a
+    write, so Optuna's pop of a queued trial (read WAITING, then write RUNNING) is not atomic
+    on SQLite: two processes both read WAITING and both run the trial (seen here with three
+    workers). With ``BEGIN IMMEDIATE`` the read and the write happen under one lock, and other
+    processes wait for it (the 60 s busy timeout). This is SQLAlchemy's documented recipe for
+    pysqlite transactions; the engine is disposed so that every pooled connection gets it.
+    """
+    from sqlalchemy import event
+
+    @event.listens_for(engine, "connect")
+    def _no_implicit_transactions(dbapi_connection, _record):
+        dbapi_connection.isolation_level = None
+
+    @event.listens_for(engine, "begin")
+    def _begin_immediate(connection):
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    engine.dispose()
+
+
+def _sqlite_path(url: str) -> Optional[str]:
+    """The file behind a ``sqlite:///`` URL (None for in-memory databases and other backends)."""
+    if not url.startswith("sqlite:///"):
+        return None
+    path = url[len("sqlite:///"):].split("?", 1)[0]
+    return None if path in ("", ":memory:") else path
+
+
+def _lock_key(name: str) -> int:
+    """A signed 64-bit key for database advisory locks, stable across processes and hosts."""
+    return int.from_bytes(hashlib.sha256(f"hpo-agent:{name}".encode()).digest()[:8], "big", signed=True)
+
+
+@contextlib.contextmanager
+def study_lock(path_or_url: str, name: str, timeout_s: float = 120.0) -> Iterator[bool]:
+    """Best-effort lock, across processes, around the set-up of one study (attributes, design).
+
+    SQLite: ``flock`` on ``<file>.lock`` beside the database (SQLite is one host by nature).
+    PostgreSQL: a session advisory lock (``pg_advisory_lock``); MySQL: ``GET_LOCK``. Both are
+    released by the server when the holder's connection dies, so a killed worker never leaves
+    the lock held. Anything else, or a lock not granted within ``timeout_s``: no lock. Yields
+    whether the lock is held. Correctness must never depend on it (collect de-duplicates at ask
+    time regardless); it only keeps several workers from enqueueing the same design twice.
+    """
+    url = storage_url(path_or_url)
+    if url.startswith("sqlite"):
+        path = _sqlite_path(url)
+        with (_file_lock(path + ".lock", timeout_s) if path else contextlib.nullcontext(False)) as held:
+            yield held
+    elif url.startswith(("postgresql", "mysql", "mariadb")):
+        with _db_lock(url, name, timeout_s) as held:
+            yield held
+    else:
+        yield False
+
+
+@contextlib.contextmanager
+def _file_lock(path: str, timeout_s: float) -> Iterator[bool]:
+    try:
+        import fcntl
+    except ImportError:  # not POSIX
+        yield False
+        return
+    try:
+        handle = open(path, "a+")
+    except OSError:  # a read-only directory: go on without the lock
+        yield False
+        return
+    with handle:
+        deadline = time.monotonic() + timeout_s
+        held = False
+        while True:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                held = True
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    break
+                time.sleep(0.02)
+        try:
+            yield held
+        finally:
+            if held:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
+def _db_lock(url: str, name: str, timeout_s: float) -> Iterator[bool]:
+    import sqlalchemy as sa
+
+    postgres = url.startswith("postgresql")
+    key, label = _lock_key(name), f"hpo-agent:{hashlib.sha256(name.encode()).hexdigest()[:40]}"
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    conn = None
+    held = False
+    try:
+        conn = engine.connect()
+        if postgres:
+            conn.execute(sa.text(f"SET lock_timeout = '{int(timeout_s * 1000)}ms'"))
+            conn.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": key})
+            held = True
+        else:
+            held = conn.execute(sa.text("SELECT GET_LOCK(:n, :t)"), {"n": label, "t": int(timeout_s)}).scalar() == 1
+        conn.commit()  # session-level locks outlive the transaction; do not sit idle in one
+    except Exception:  # no permission, timeout, unreachable: the lock is an optimisation only
+        held = False
+    try:
+        yield held
+    finally:
+        if conn is not None:
+            try:
+                if held:
+                    sql = "SELECT pg_advisory_unlock(:k)" if postgres else "SELECT RELEASE_LOCK(:n)"
+                    conn.execute(sa.text(sql), {"k": key} if postgres else {"n": label})
+                    conn.commit()
+            finally:
+                conn.close()
+        engine.dispose()
 
 
 def study_name(task: str, family: str, device_class: str) -> str:

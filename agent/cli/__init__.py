@@ -22,6 +22,8 @@ COMMANDS = {
     "fit": ("fit", "Workstation: fit a meta-model on a history store."),
     "export": ("export", "Workstation: export a fitted meta-model to ONNX and check parity."),
     "evaluate": ("evaluate", "Workstation: leave-one-task-out regret of meta-models vs baselines."),
+    "import": ("import_", "Workstation: import others' histories (CSV/Parquet table or Optuna study)."),
+    "histories": ("histories", "Workstation: export a history store as a CSV/Parquet table."),
     "inspect": ("inspect", "Show the metadata of an ONNX meta-model."),
 }
 

@@ -27,15 +27,18 @@ def _workstation():
 @click.option("--max-trials", type=click.IntRange(1), default=None, help="Stop this worker after N trials.")
 @click.option("--data-dir", default=None, help="Local dataset mirror for hub tasks.")
 @click.option("--device-class", default="cpu", show_default=True, help="Device class recorded in study names.")
+@click.option("--threads", type=click.IntRange(0), default=1, show_default=True,
+              help="Torch threads per worker (0: torch's default). Run one worker per core instead.")
 @click.option("--seed", type=int, default=0, show_default=True)
-def command(tasks, storage, design, n_configs, fidelities, max_train, max_trials, data_dir, device_class, seed):
+def command(tasks, storage, design, n_configs, fidelities, max_train, max_trials, data_dir, device_class, threads,
+            seed):
     """Train configs on tasks and record every trial (metric at each fidelity, time, memory,
     outcome) in an Optuna storage. Rerunning runs only what is missing; several workers may share
     one store."""
     lib = _workstation()
-    from ..tasks import task_names
+    from ..tasks import is_task_name, task_names
 
-    unknown = [t for t in tasks if t not in task_names()]
+    unknown = [t for t in tasks if not is_task_name(t)]
     if unknown:
         raise UsageFailure(f"unknown task(s) {', '.join(unknown)}; known tasks: {', '.join(task_names())}")
     try:
@@ -46,6 +49,7 @@ def command(tasks, storage, design, n_configs, fidelities, max_train, max_trials
         raise UsageFailure(f"--fidelities '{fidelities}' must be increasing positive step counts, e.g. 20,60,180")
     opts = lib.CollectOptions(tasks=tasks, storage=storage, design=design, n_configs=n_configs, fidelity_steps=steps,
                               seed=seed, device_class=device_class, max_train=max_train, max_trials=max_trials,
+                              threads=threads or None,
                               task_options={"data_dir": data_dir} if data_dir else {})
 
     def progress(event, **info):

@@ -30,10 +30,12 @@ from .options import DURATION, MEMORY
 @click.option("--max-train", type=click.IntRange(1), default=None, help="Use at most this many training examples.")
 @click.option("--data-dir", type=click.Path(path_type=Path), default=None,
               help="Local dataset mirror (e.g. ../shared/data) for tasks that load from the hub.")
+@click.option("--task-option", "task_option", multiple=True, metavar="KEY=VALUE",
+              help="Task option, e.g. model=minilm or max_length=64 (repeatable; see docs/tasks.md).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--quiet", is_flag=True, help="Only print the final table.")
 def command(task, budget, model_path, candidates, eta, min_budget, out_dir, resume, memory_limit, device_profile,
-            max_train, data_dir, seed, quiet):
+            max_train, data_dir, task_option, seed, quiet):
     """Tune TASK within BUDGET: score configs with the meta-model, verify the best with
     successive halving, and report the winner (report.json in OUT/<task>/)."""
     started = time.monotonic()  # the budget counts from here, heavy imports included
@@ -41,9 +43,9 @@ def command(task, budget, model_path, candidates, eta, min_budget, out_dir, resu
     from ..journal import JournalError
     from ..metamodel import MetaModelError
     from ..report import build_report, render_table, write_report
-    from ..tasks import task_names
+    from ..tasks import is_task_name, parse_task_option, task_names
 
-    if task not in task_names():
+    if not is_task_name(task):
         raise UsageFailure(f"unknown task '{task}'; known tasks: {', '.join(task_names())}")
     if device_profile is not None:
         from ... import devices
@@ -53,6 +55,12 @@ def command(task, budget, model_path, candidates, eta, min_budget, out_dir, resu
         except ValueError as exc:
             raise UsageFailure(str(exc))
     task_options = {}
+    for text in task_option:
+        try:
+            key, value = parse_task_option(text)
+        except ValueError as exc:
+            raise UsageFailure(str(exc))
+        task_options[key] = value
     if max_train is not None:
         task_options["max_train"] = max_train
     if data_dir is not None:

@@ -121,13 +121,23 @@ def family_of(model: str) -> str:
     return "minilm" if key in PRETRAINED_ALIASES else "pretrained"
 
 
+TOKENIZER_CORPUS_CHARS = 5_000_000  # WordPiece sees at most this much training text (imdb train: ~5 of 33 MB)
+
+
 def text_tokenizer(spec: TextModelSpec, training_texts, vocab_size: int = 8000):
-    """The checkpoint's tokenizer, or (models from config) WordPiece trained on ``training_texts``."""
+    """The checkpoint's tokenizer, or (models from config) WordPiece trained on ``training_texts``
+    (the first ones up to :data:`TOKENIZER_CORPUS_CHARS` characters: plenty for an 8k vocabulary)."""
     if spec.pretrained:
         return load_pretrained_tokenizer(spec)
     from .tokenizer import train_wordpiece
 
-    return train_wordpiece(training_texts, vocab_size=vocab_size)
+    corpus, total = [], 0
+    for text in training_texts:
+        if total >= TOKENIZER_CORPUS_CHARS:
+            break
+        corpus.append(text)
+        total += len(text)
+    return train_wordpiece(corpus, vocab_size=vocab_size)
 
 
 def max_layers(spec: TextModelSpec) -> Optional[int]:

@@ -105,9 +105,13 @@ def load_splits(source: HubSource, data_dir: Optional[str] = None) -> Dict[str, 
 
 # -- split arrangement ---------------------------------------------------------------------------
 def is_labelled(labels: np.ndarray) -> bool:
-    """False for a split whose labels are all missing (GLUE hub test splits use -1)."""
+    """False for a split whose labels are all missing: all -1 (GLUE's hub test splits) or NaN."""
     labels = np.asarray(labels)
-    return len(labels) > 0 and not bool(np.all(labels < 0))
+    if len(labels) == 0:
+        return False
+    if np.issubdtype(labels.dtype, np.floating) and bool(np.all(np.isnan(labels))):
+        return False
+    return not bool(np.all(labels == -1))
 
 
 def stratified_sample(labels: np.ndarray, k: int, rng: np.random.Generator,

@@ -14,7 +14,7 @@ Options of every text task: ``model`` (bert | distilbert | roberta | minilm | pa
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 
@@ -116,14 +116,33 @@ class TextTask(Task):
         self.max_length = min(self.max_length, text_models.max_positions(self.spec))
         self._enc = {split: self._encode(d) for split, d in self.data.items()}
 
-    def _encode(self, data: TextData) -> Dict[str, Any]:
+    def _encode(self, data: TextData, chunk: int = 2048) -> Dict[str, Any]:
+        """Tokenise in chunks (the tokenizer's per-text objects are freed as it goes) into
+        right-padded int64 tensors trimmed to the longest row."""
         import torch
 
-        enc = self.tokenizer(data.texts, data.pairs, truncation=True, max_length=self.max_length,
-                             padding=False, return_token_type_ids=self._token_types,
-                             return_attention_mask=False)
-        return _pad_encoding(enc, self.tokenizer.pad_token_id or 0, self._token_types,
-                             torch.as_tensor(data.labels))
+        n = len(data.texts)
+        pad = self.tokenizer.pad_token_id or 0
+        ids = np.full((n, self.max_length), pad, dtype=np.int64)
+        types = np.zeros((n, self.max_length), dtype=np.int64) if self._token_types else None
+        lengths = np.zeros(n, dtype=np.int64)
+        for start in range(0, n, chunk):
+            stop = min(n, start + chunk)
+            enc = self.tokenizer(data.texts[start:stop], None if data.pairs is None else data.pairs[start:stop],
+                                 truncation=True, max_length=self.max_length, padding=False,
+                                 return_token_type_ids=self._token_types, return_attention_mask=False)
+            for i, row in enumerate(enc["input_ids"]):
+                ids[start + i, :len(row)] = row
+                lengths[start + i] = len(row)
+                if types is not None:
+                    types[start + i, :len(row)] = enc["token_type_ids"][i]
+            del enc
+        width = max(1, int(lengths.max()) if n else 1)
+        out = {"input_ids": torch.from_numpy(np.ascontiguousarray(ids[:, :width])),
+               "lengths": torch.from_numpy(lengths), "labels": torch.as_tensor(data.labels)}
+        if types is not None:
+            out["token_type_ids"] = torch.from_numpy(np.ascontiguousarray(types[:, :width]))
+        return out
 
     def class_counts(self) -> List[int]:
         if self.task_type != "classification":
