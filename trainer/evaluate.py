@@ -27,8 +27,9 @@ KS = (1, 3, 5, 10)
 METHODS = ("gbm", "forest", "average_rank", "nearest_task", "random")
 
 
-def best_of_k_regret(values: np.ndarray, scores: np.ndarray, k: int, direction: str) -> float:
-    """Normalised regret of the best of the ``k`` highest-scored configs (failures count as worst)."""
+def _regrets(values: np.ndarray, direction: str):
+    """Per-config normalised regret in [0, 1] (failures = 1), or a float when undefined:
+    NaN with fewer than 2 finished configs, 0.0 when all finished configs tie."""
     v = np.asarray(values, dtype=np.float64)
     v = v if direction == "max" else -v
     ok = np.isfinite(v)
@@ -37,25 +38,26 @@ def best_of_k_regret(values: np.ndarray, scores: np.ndarray, k: int, direction: 
     best, worst = v[ok].max(), v[ok].min()
     if best == worst:
         return 0.0
+    return (best - np.where(ok, v, worst)) / (best - worst)
+
+
+def best_of_k_regret(values: np.ndarray, scores: np.ndarray, k: int, direction: str) -> float:
+    """Normalised regret of the best of the ``k`` highest-scored configs (failures count as worst)."""
+    regrets = _regrets(values, direction)
+    if isinstance(regrets, float):
+        return regrets
     picks = np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable")[:k]
-    got = np.where(ok[picks], v[picks], worst).max()
-    return float((best - got) / (best - worst))
+    return float(regrets[picks].min())
 
 
 def random_best_of_k_regret(values: np.ndarray, k: int, direction: str) -> float:
     """Expected normalised regret of the best of ``k`` configs drawn without replacement."""
-    v = np.asarray(values, dtype=np.float64)
-    v = v if direction == "max" else -v
-    ok = np.isfinite(v)
-    if ok.sum() < 2:
-        return float("nan")
-    best, worst = v[ok].max(), v[ok].min()
-    if best == worst:
-        return 0.0
-    regrets = np.sort((best - np.where(ok, v, worst)) / (best - worst))[::-1]  # worst first
-    n, k = len(regrets), min(k, len(regrets))
-    # P(the best pick is the i-th best overall) = C(i, k-1) / C(n, k) for ascending index i.
-    asc = regrets[::-1]
+    regrets = _regrets(values, direction)
+    if isinstance(regrets, float):
+        return regrets
+    asc = np.sort(regrets)  # best first
+    n, k = len(asc), min(k, len(asc))
+    # P(the best pick is the i-th best overall, i from 0) = C(n-1-i, k-1) / C(n, k).
     probs = np.array([comb(n - 1 - i, k - 1) for i in range(n)], dtype=np.float64) / comb(n, k)
     return float((probs * asc).sum())
 

@@ -21,6 +21,18 @@ def stratified_split(labels: np.ndarray, fractions, rng: np.random.Generator):
     return [np.sort(np.asarray(p, dtype=np.int64)) for p in parts]
 
 
+def shuffled_batches(n: int, batch_size: int, generator: Any) -> Iterator[Any]:
+    """Endless index batches over ``n`` rows: a fresh permutation (from ``generator``) per epoch,
+    full batches only (the batch size is capped at ``n``)."""
+    import torch
+
+    batch_size = max(1, min(int(batch_size), n))
+    while True:
+        order = torch.randperm(n, generator=generator)
+        for start in range(0, n - batch_size + 1, batch_size):
+            yield order[start:start + batch_size]
+
+
 def classification_metrics(logits: Any, labels: Any, n_classes: int) -> Dict[str, float]:
     """Accuracy, macro-F1 and cross-entropy loss from logits."""
     import torch
@@ -64,15 +76,8 @@ class TensorClassificationTask(Task):
         return np.bincount(self.y["train"].numpy(), minlength=self.n_classes).tolist()
 
     def train_batches(self, batch_size: int, generator: Any) -> Iterator[Any]:
-        import torch
-
-        n = len(self.y["train"])
-        batch_size = max(1, min(int(batch_size), n))
-        while True:
-            order = torch.randperm(n, generator=generator)
-            for start in range(0, n - batch_size + 1, batch_size):
-                idx = order[start:start + batch_size]
-                yield self.x["train"][idx], self.y["train"][idx]
+        for idx in shuffled_batches(len(self.y["train"]), batch_size, generator):
+            yield self.x["train"][idx], self.y["train"][idx]
 
     def loss(self, model: Any, batch: Any) -> Any:
         import torch

@@ -337,16 +337,11 @@ class TabularTask(Task):
         return 4.0 * 3 * self.hidden * (int(config["num_layers"]) + 1)
 
     def train_batches(self, batch_size: int, generator: Any) -> Iterator[Any]:
-        import torch
+        from ._tensor import shuffled_batches
 
         self.ensure_loaded()
-        n = len(self.y["train"])
-        batch_size = max(1, min(int(batch_size), n))
-        while True:
-            order = torch.randperm(n, generator=generator)
-            for start in range(0, n - batch_size + 1, batch_size):
-                idx = order[start:start + batch_size]
-                yield self.x["train"][idx], self.y["train"][idx]
+        for idx in shuffled_batches(len(self.y["train"]), batch_size, generator):
+            yield self.x["train"][idx], self.y["train"][idx]
 
     def loss(self, model: Any, batch: Any) -> Any:
         import torch.nn.functional as F

@@ -13,6 +13,8 @@ Options of every text task: ``model`` (bert | distilbert | roberta | minilm | pa
 
 from __future__ import annotations
 
+import abc
+
 from dataclasses import dataclass
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
@@ -92,9 +94,9 @@ class TextTask(Task):
         self._enc: Dict[str, Dict[str, Any]] = {}
 
     # -- data ------------------------------------------------------------------------------------
+    @abc.abstractmethod
     def read_splits(self) -> Dict[str, TextData]:
         """All rows of every available split, by source split name (train / validation / test)."""
-        raise NotImplementedError
 
     def load(self) -> None:
         from ..models import text as text_models
