@@ -54,6 +54,9 @@ class MetaModel:
             raise MetaModelError(f"meta-model file not found: {path}{hint}")
         options = ort.SessionOptions()
         options.log_severity_level = 3
+        # One thread: candidate batches are small, and beside a training job (or on a busy
+        # 2-core box) extra threads only spin; measured in benchmarks/overhead.py.
+        options.intra_op_num_threads = 1
         try:
             session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own Fail/InvalidProtobuf types

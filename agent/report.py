@@ -93,6 +93,7 @@ def build_report(state) -> Dict[str, Any]:
         "training_arguments": None if best is None else training_arguments(best["config"], best["steps"]),
         "trials": trials,
         "skipped": state.skipped,
+        "memory_probes": state.probes,
         "phases_s": {k: round(v, 3) for k, v in state.phases.items()},
         "device": state.device,
         "memory_budget_bytes": state.memory_budget_bytes,
@@ -140,4 +141,8 @@ def render_table(report: Dict[str, Any]) -> str:
     lines.append(f"time: {report['elapsed_s']:.1f}s of {report['budget_s']:.0f}s budget ({phases})")
     if report.get("skipped"):
         lines.append(f"skipped for memory: {len(report['skipped'])} config(s) (see report)")
+    if report.get("memory_probes"):
+        probes = report["memory_probes"]
+        oom = sum(p["outcome"] == "oom" for p in probes)
+        lines.append(f"memory probes: {len(probes)} borderline config(s) tried for one step, {oom} out of memory")
     return "\n".join(lines)

@@ -17,6 +17,7 @@ from . import metafeatures
 from .candidates import Candidate, propose, rank, select
 from .journal import JOURNAL_NAME, Journal
 from .metamodel import MetaModel
+from .probe import probe_spec, select_with_probes
 from .records import Outcome, TrialResult
 from .scheduler import SuccessiveHalving, n_rungs, rung_sizes, total_units
 
@@ -66,6 +67,7 @@ class TuneState:
     metamodel: Dict[str, Any] = field(default_factory=dict)
     candidates: List[Candidate] = field(default_factory=list)
     skipped: List[Dict[str, Any]] = field(default_factory=list)
+    probes: List[Dict[str, Any]] = field(default_factory=list)  # one-step memory probes (agent/probe.py)
     results: List[TrialResult] = field(default_factory=list)
     best_trial: Optional[int] = None
     best_test: Dict[str, float] = field(default_factory=dict)
@@ -108,9 +110,13 @@ def run_tune(opts: TuneOptions, progress: Progress = _noop) -> TuneState:
             state.task_description = desc.to_dict()
             state.meta_features = metafeatures.compute(desc)
             state.metric = {"name": task.metric.name, "direction": task.metric.direction}
-        journal = _prepare(state, task, info, progress)
         runner = make_runner(opts, task, info, state.memory_budget_bytes)
         state.isolated = runner.pid != os.getpid()
+        try:
+            journal = _prepare(state, task, info, runner, progress)
+        except BaseException:
+            runner.close()
+            raise
         _search(state, task, journal, runner, info.torch_device, deadline, progress)
         with _phase(state, "test", progress):
             _evaluate_best(state, task, info.torch_device)
@@ -120,7 +126,7 @@ def run_tune(opts: TuneOptions, progress: Progress = _noop) -> TuneState:
     return state
 
 
-def _prepare(state: TuneState, task, info, progress: Progress) -> Journal:
+def _prepare(state: TuneState, task, info, runner, progress: Progress) -> Journal:
     """Score and select candidates (or read them back from the journal when resuming)."""
     opts = state.options
     path = state.run_dir / JOURNAL_NAME
@@ -131,6 +137,7 @@ def _prepare(state: TuneState, task, info, progress: Progress) -> Journal:
             raise TuneError(f"{path} is a run of task '{head.get('task')}', not '{opts.task}'")
         state.candidates = [Candidate(c["config"], c["predicted"], c.get("estimated_bytes")) for c in head["candidates"]]
         state.skipped = head.get("skipped", [])
+        state.probes = head.get("probes", [])
         state.metamodel = head.get("metamodel", {})
         state.resumed_trials = len(journal.results)
         progress("resume", path=str(path), finished=len(journal.results))
@@ -143,15 +150,26 @@ def _prepare(state: TuneState, task, info, progress: Progress) -> Journal:
         ranked = rank(configs, model.predict(state.meta_features, configs))
     with _phase(state, "memory", progress):
         estimate = _memory_estimator(task, info.kind)
-        state.candidates, state.skipped = select(ranked, opts.n_candidates, estimate,
-                                                 state.memory_budget_bytes, opts.headroom,
-                                                 space=model.space, min_distance=opts.min_distance)
+        if state.isolated and state.memory_budget_bytes:
+            # Trials run capped in a child: borderline configs can be tried for one step there.
+            def run_probe(cand: Candidate) -> Dict[str, Any]:
+                progress("probe", config=cand.config, estimated_bytes=cand.estimated_bytes)
+                return runner.run(probe_spec(cand.config, opts.seed, info.torch_device), timeout_s=300.0)
+
+            state.candidates, state.skipped, state.probes = select_with_probes(
+                ranked, opts.n_candidates, estimate, state.memory_budget_bytes, run_probe,
+                space=model.space, min_distance=opts.min_distance)
+        else:
+            state.candidates, state.skipped = select(ranked, opts.n_candidates, estimate,
+                                                     state.memory_budget_bytes, opts.headroom,
+                                                     space=model.space, min_distance=opts.min_distance)
     if not state.candidates:
         raise TuneError(f"no candidate config fits the memory budget of {state.memory_budget_bytes} bytes; "
                         "raise --memory-limit or use a smaller task (--max-train)")
     progress("candidates", candidates=state.candidates, skipped=state.skipped, scored=len(configs))
     header = {"task": opts.task, "seed": opts.seed, "eta": opts.eta, "metric": state.metric,
               "candidates": [vars(c) for c in state.candidates], "skipped": state.skipped,
+              "probes": state.probes,
               "metamodel": state.metamodel, "meta_features": state.meta_features}
     return Journal.create(path, header)
 
@@ -168,7 +186,8 @@ def _memory_estimator(task, kind: str) -> Callable[[Dict[str, Any]], int]:
         est = devices.estimate_training_memory(
             n_params=params_by_layers[key], optimizer=str(config["optimizer"]),
             batch_size=int(config["batch_size"]),
-            activation_bytes_per_sample=task.activation_bytes_per_sample(config),
+            activation_bytes_per_sample=devices.calibrated_activation_bytes(
+                task.activation_bytes_per_sample(config), getattr(task, "activation_model", "leaf")),
             overhead_bytes=devices.default_overhead_bytes(kind),
             momentum=0.9 if str(config["optimizer"]).lower() == "sgd" else 0.0)
         return int(est.total_bytes)

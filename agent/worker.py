@@ -33,6 +33,12 @@ def execute_job(task, spec: Dict[str, Any]) -> Dict[str, Any]:
 
         torch.cuda.reset_peak_memory_stats()
     run = TrialRun(task, spec["config"], seed=spec["seed"], device=device)
+    if spec.get("probe"):  # a memory probe: one step, nothing kept (see agent/probe.py)
+        run.train(steps=1)
+        out = {"probe": True, "steps": run.steps}
+        if cuda:
+            out["cuda_max_allocated_bytes"] = int(torch.cuda.max_memory_allocated())
+        return out
     if spec["rung"] > 0:
         run.load(spec["checkpoint"])
     before = run.train_seconds

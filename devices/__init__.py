@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from hpo_agent.devices._detect import DeviceInfo, detect, emulate, jetson_model, parse_l4t_release
 from hpo_agent.devices._estimate import (
+    ACTIVATION_CALIBRATION,
     CPU_TORCH_OVERHEAD_BYTES,
     CUDA_CONTEXT_BYTES,
     JETSON_TORCH_OVERHEAD_BYTES,
     OPTIMIZER_STATE_MULTIPLIERS,
     MemoryEstimate,
+    calibrated_activation_bytes,
     default_overhead_bytes,
     estimate_training_memory,
     fits,
@@ -54,7 +56,9 @@ from hpo_agent.devices._tegra import (
 from hpo_agent.devices._units import format_bytes, parse_memory
 
 __all__ = [
+    "ACTIVATION_CALIBRATION",
     "CPU_TORCH_OVERHEAD_BYTES",
+    "calibrated_activation_bytes",
     "CUDA_CONTEXT_BYTES",
     "JETSON_TORCH_OVERHEAD_BYTES",
     "OPTIMIZER_STATE_MULTIPLIERS",

@@ -18,10 +18,17 @@ from typing import Dict, Optional
 # RMSprop one (square_avg), SGD none, or one momentum buffer when momentum > 0.
 OPTIMIZER_STATE_MULTIPLIERS: Dict[str, int] = {"adam": 2, "adamw": 2, "rmsprop": 1, "sgd": 0}
 
-# Resident memory of a CPU PyTorch process that has trained a tiny model, before the model's own
-# tensors: measured here as 682 MiB RSS (torch 2.14.1 CUDA build used on the CPU, Python 3.11,
-# x86-64; `import torch` alone is 512 MiB), rounded up. A CPU-only torch wheel needs less.
-CPU_TORCH_OVERHEAD_BYTES = 700 * 2**20
+# Resident memory of a CPU PyTorch process that trains a tiny model, before the model's own
+# tensors (torch imported, a small task's data loaded, autograd and allocator caches warm).
+# Calibrated by benchmarks/memory.py (results/memory.json, 25 combinations, least squares on
+# relative error): 845 MiB on x86-64 with the CUDA build of torch 2.14.1 used on the CPU and
+# Python 3.11 (`import torch` alone is 512 MiB). A CPU-only torch wheel needs less.
+CPU_TORCH_OVERHEAD_BYTES = 845 * 2**20
+# Peak activation memory per sample relative to the analytic figures (same calibration): eager
+# PyTorch on the CPU keeps more than the formulas count (fp32 softmax/dropout outputs and masks,
+# GELU inputs, and gradient buffers that coexist with activations during backward).
+# "transformer": :func:`transformer_activation_bytes`; "leaf": a sum of layer outputs (CNNs, MLPs).
+ACTIVATION_CALIBRATION: Dict[str, float] = {"transformer": 1.80, "leaf": 1.28}
 # Estimates, not measurements: the CUDA context (plus cuBLAS/cuDNN workspaces) on a card's own
 # memory, and on a Jetson torch's libraries plus that context, which share the board's DRAM.
 CUDA_CONTEXT_BYTES = 512 * 2**20
@@ -36,6 +43,13 @@ def default_overhead_bytes(kind: str = "cpu") -> int:
     if kind not in _OVERHEAD_BY_KIND:
         raise ValueError(f"device kind is {kind!r}, but must be one of cpu, cuda, jetson")
     return _OVERHEAD_BY_KIND[kind]
+
+
+def calibrated_activation_bytes(raw_bytes: float, model: str = "leaf") -> float:
+    """Analytic activation bytes scaled by the measured factor for ``model`` ("transformer" or "leaf")."""
+    if model not in ACTIVATION_CALIBRATION:
+        raise ValueError(f"activation model is {model!r}, but must be one of {', '.join(ACTIVATION_CALIBRATION)}")
+    return float(raw_bytes) * ACTIVATION_CALIBRATION[model]
 
 
 @dataclass(frozen=True)

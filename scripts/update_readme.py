@@ -54,7 +54,59 @@ def default_model_block() -> str:
     return "\n".join(lines)
 
 
-BLOCKS = {"default-model": default_model_block}
+def benchmarks_block() -> str:
+    lines = []
+    rp = _load(ROOT / "benchmarks" / "results" / "replay.json")
+    if rp:
+        summ = rp["summary"]
+        fracs = summ["fractions"]
+        tasks = ", ".join(f"`{t}`" for t in rp["tasks"])
+        lines += [f"**Replay** (`python benchmarks/replay.py`): {len(rp['tasks'])} held-out tasks with a recorded "
+                  f"full grid ({tasks}; {rp['per_task'][rp['tasks'][0]]['n_configs']} configs each), "
+                  f"{rp['seeds']} seeds, budgets as a fraction of the full grid's recorded training time; "
+                  f"hpo-agent's meta-model ({rp['learner']}) is fitted without the task under test. Mean "
+                  "normalised regret of the config each method would return (0 = the grid's best), and "
+                  "average rank (1 = best) among the methods:", "",
+                  "| method | " + " | ".join(f"regret @{100 * f:g} %" for f in fracs) + " | "
+                  + " | ".join(f"rank @{100 * f:g} %" for f in fracs) + " |",
+                  "|---|" + "---|" * (2 * len(fracs))]
+        for m in rp["methods"]:
+            lines.append(f"| {m} | " + " | ".join(f"{summ['mean_regret'][f'{f:g}'][m]:.3f}" for f in fracs) + " | "
+                         + " | ".join(f"{summ['average_rank'][f'{f:g}'][m]:.2f}" for f in fracs) + " |")
+        sp = summ.get("speedup_to_reference_final_regret")
+        if sp:
+            lines += ["", f"Time for Bayesian optimisation (`{sp['reference']}`) to reach its own final regret "
+                          f"(at {100 * rp['max_fraction']:g} % of the grid's cost), divided by hpo-agent's time to "
+                          f"reach the same regret: median **{sp['median']:.1f}×** over task × seed."]
+        lines += ["", "![replay](benchmarks/results/replay.png)"]
+    ov = _load(ROOT / "benchmarks" / "results" / "overhead.json")
+    if ov:
+        sz = ov["sizes"]
+        lines += ["", f"**Agent overhead** (`python benchmarks/overhead.py`, {ov['machine']}): scoring 1 / 1,000 / "
+                      f"10,000 candidate configs with the shipped meta-model takes "
+                      f"{sz['1']['predict_ms_median']:.2f} / {sz['1000']['predict_ms_median']:.1f} / "
+                      f"**{sz['10000']['predict_ms_median']:.1f} ms** (median; encoding + ONNX inference); the "
+                      f"query process peaks at **{ov['peak_rss_bytes'] / 2**20:.0f} MiB** resident, imports "
+                      f"{'no heavy module' if not ov['heavy_modules_imported'] else ov['heavy_modules_imported']} "
+                      f"(torch, scikit-learn, pandas…), and the model file is "
+                      f"{ov['model_size_bytes'] / 1024:.0f} KiB."]
+    mem = _load(ROOT / "benchmarks" / "results" / "memory.json")
+    if mem and mem["summary"].get("median_abs_relative_error") is not None:
+        sm = mem["summary"]
+        cal = sm.get("calibration", {})
+        lines += ["", f"**Memory estimate** (`python benchmarks/memory.py --data-dir ../shared/data`, CPU): "
+                      f"over {sm['measured']} (task, model, config) combinations, the estimate `tune` filters "
+                      f"with is off from the measured peak resident memory by a median "
+                      f"**{100 * sm['median_abs_relative_error']:.1f} %** and a 90th percentile "
+                      f"**{100 * sm['p90_abs_relative_error']:.1f} %**"
+                      + (f" (leave-one-out, i.e. on combinations the calibration did not see: "
+                         f"{100 * cal['leave_one_out_median_abs_relative_error']:.1f} % / "
+                         f"{100 * cal['leave_one_out_p90_abs_relative_error']:.1f} %)" if cal else "")
+                      + "; table: [benchmarks/results/memory.md](benchmarks/results/memory.md)."]
+    return "\n".join(lines) if lines else "_No benchmark results yet._"
+
+
+BLOCKS = {"default-model": default_model_block, "benchmarks": benchmarks_block}
 
 
 def main() -> int:

@@ -13,14 +13,19 @@ import argparse
 import json
 from pathlib import Path
 
-# (task, training-set cap or None, configs) — task variants that differ in modality, size, input.
+# (task, training-set cap or None, configs, design) — task variants that differ in modality, size,
+# input. The three small tabular tasks also get the seed's full grid (729 configs): the replay
+# benchmark (benchmarks/replay.py) needs every grid config's recorded result on a task.
 DEFAULT_SUITE = (
-    ("digits", None, 60),
-    ("digits", 300, 40),
-    ("digits_x2", None, 20),
-    ("breast_cancer", None, 40),
-    ("wine", None, 40),
-    ("iris", None, 40),
+    ("digits", None, 60, "random"),
+    ("digits", 300, 40, "random"),
+    ("digits_x2", None, 20, "random"),
+    ("breast_cancer", None, 40, "random"),
+    ("wine", None, 40, "random"),
+    ("iris", None, 40, "random"),
+    ("iris", None, 729, "grid"),
+    ("wine", None, 729, "grid"),
+    ("breast_cancer", None, 729, "grid"),
 )
 FIDELITY_STEPS = (20, 60, 180)
 PACKAGE_MODEL = Path(__file__).resolve().parent.parent / "agent" / "data" / "default_metamodel.onnx"
@@ -41,8 +46,8 @@ def main(argv=None) -> int:
     from .history import load_histories, save_table
 
     Path(args.storage).parent.mkdir(parents=True, exist_ok=True)
-    for task, cap, n in DEFAULT_SUITE:
-        opts = CollectOptions(tasks=[task], storage=args.storage, design="random", n_configs=5 if args.quick else n,
+    for task, cap, n, design in DEFAULT_SUITE:
+        opts = CollectOptions(tasks=[task], storage=args.storage, design=design, n_configs=5 if args.quick else n,
                               fidelity_steps=FIDELITY_STEPS, seed=args.seed, max_train=cap)
         counts = collect(opts, lambda event, **info: print(event, {k: v for k, v in info.items() if k != "config"},
                                                            flush=True))

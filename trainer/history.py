@@ -17,11 +17,17 @@ def load_histories(storage: str, tasks: Optional[List[str]] = None) -> "pandas.D
     ``meta_feature_version`` is ``"custom"`` for imported tables with their own meta-features
     (``mf.*`` then follow the study's ``meta_feature_names``); ``search_space`` is the study's
     search space as JSON text (what ``fit`` uses when it is not given one).
+
+    A ``.csv`` or ``.parquet`` path is read as a table written by :func:`save_table` (the
+    committed form of histories) instead of a database.
     """
     import json
 
     import pandas as pd
 
+    if is_table_path(storage):
+        frame = load_table(storage)
+        return frame[frame["task"].isin(tasks)].reset_index(drop=True) if tasks else frame
     store = open_storage(storage)
     rows: List[Dict[str, Any]] = []
     for summary in optuna.get_all_study_summaries(store, include_best_trial=False):
@@ -44,6 +50,7 @@ def load_histories(storage: str, tasks: Optional[List[str]] = None) -> "pandas.D
                                        metric=attrs.get("metric"), direction=direction,
                                        value=t.value if t.state == optuna.trial.TrialState.COMPLETE else float("nan"),
                                        outcome=t.user_attrs.get("outcome"),
+                                       design=t.user_attrs.get("design"),
                                        wall_time_s=t.user_attrs.get("wall_time_s"),
                                        peak_rss_bytes=t.user_attrs.get("peak_rss_bytes"),
                                        fidelity_steps=t.user_attrs.get("fidelity_steps"),
@@ -55,6 +62,32 @@ def load_histories(storage: str, tasks: Optional[List[str]] = None) -> "pandas.D
             row.update({f"mf.{k}": features.get(k) for k in order})
             rows.append(row)
     return pd.DataFrame(rows)
+
+
+TABLE_SUFFIXES = (".csv", ".parquet")
+LIST_COLUMNS = ("fidelity_steps", "fidelity_values", "train_seconds_at_fidelity")
+
+
+def is_table_path(storage: str) -> bool:
+    """True for a path to a CSV/Parquet history table rather than a database or URL."""
+    return "://" not in str(storage) and str(storage).lower().endswith(TABLE_SUFFIXES)
+
+
+def load_table(path) -> "pandas.DataFrame":  # noqa: F821
+    """Histories written by :func:`save_table`, with list columns parsed back from JSON text."""
+    import json
+    from pathlib import Path
+
+    import pandas as pd
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"history table '{path}' does not exist")
+    frame = pd.read_parquet(path) if path.suffix.lower() == ".parquet" else pd.read_csv(path)
+    for col in LIST_COLUMNS:
+        if col in frame.columns:
+            frame[col] = frame[col].map(lambda v: json.loads(v) if isinstance(v, str) else v)
+    return frame
 
 
 def save_table(frame, path) -> None:

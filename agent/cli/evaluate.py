@@ -9,7 +9,7 @@ import click
 
 
 @click.command("evaluate")
-@click.option("--storage", default="histories.db", show_default=True, help="SQLite file or SQLAlchemy URL.")
+@click.option("--storage", default="histories.db", show_default=True, help="SQLite file, SQLAlchemy URL, or a .csv/.parquet history table.")
 @click.option("--out", "out_path", type=click.Path(path_type=Path), default=None, help="Write the JSON result here.")
 @click.option("--seed", type=int, default=0, show_default=True)
 def command(storage, out_path, seed):
@@ -22,10 +22,12 @@ def command(storage, out_path, seed):
     except ImportError as exc:
         raise click.ClickException(f"evaluate needs the workstation extra ({exc.name} is missing): "
                                    "pip install 'hpo-agent[workstation]'")
-    from . import CliError
+    from . import CliError, UsageFailure
 
     try:
         result = evaluate_loto(load_histories(storage), seed=seed)
+    except FileNotFoundError as exc:
+        raise UsageFailure(str(exc))
     except ValueError as exc:
         raise CliError(str(exc))
     click.echo(render(result))

@@ -9,7 +9,7 @@ import click
 
 
 @click.command("fit")
-@click.option("--storage", default="histories.db", show_default=True, help="SQLite file or SQLAlchemy URL.")
+@click.option("--storage", default="histories.db", show_default=True, help="SQLite file, SQLAlchemy URL, or a .csv/.parquet history table.")
 @click.option("--out", "out_path", type=click.Path(path_type=Path), default=Path("metamodel.joblib"), show_default=True)
 @click.option("--learner", type=click.Choice(["auto", "gbm", "forest"]), default="gbm", show_default=True,
               help="auto: the learner with the lowest leave-one-task-out regret.")
@@ -23,11 +23,12 @@ def command(storage, out_path, learner, seed):
     except ImportError as exc:
         raise click.ClickException(f"fit needs the workstation extra ({exc.name} is missing): "
                                    "pip install 'hpo-agent[workstation]'")
-    from . import CliError
+    from . import CliError, UsageFailure
 
-    frame = load_histories(storage)
     try:
-        fitted = fit_metamodel(frame, learner=learner, seed=seed)
+        fitted = fit_metamodel(load_histories(storage), learner=learner, seed=seed)
+    except FileNotFoundError as exc:
+        raise UsageFailure(str(exc))
     except ValueError as exc:
         raise CliError(str(exc))
     save_fitted(fitted, out_path)

@@ -92,6 +92,8 @@ class _Progress:
         elif event == "candidates":
             say(f"· scored {info['scored']} configs; verifying the best {len(info['candidates'])}"
                 + (f" ({len(info['skipped'])} skipped for memory)" if info["skipped"] else ""))
+        elif event == "probe":
+            say(f"· memory probe (one step): estimate {info['estimated_bytes'] / 2**20:.0f} MiB near the budget")
         elif event == "rung":
             say(f"· rung {info['rung'] + 1}/{info['rungs']}: {info['trials']} trial(s), "
                 f"{info['unit_seconds']:.1f}s per unit of training")

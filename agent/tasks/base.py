@@ -76,6 +76,10 @@ class Task(abc.ABC):
         """Metrics on ``split`` ("validation" or "test"); must include ``self.metric.name``."""
 
     # -- memory ----------------------------------------------------------------------------
+    # Which analytic activation figure this task reports, so the estimate applies the matching
+    # measured calibration (``devices.ACTIVATION_CALIBRATION``): "transformer" or "leaf".
+    activation_model = "leaf"
+
     def activation_bytes_per_sample(self, config: Dict[str, Any]) -> float:
         """Rough activation memory per training example (for memory feasibility)."""
         return 0.0

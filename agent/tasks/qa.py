@@ -94,6 +94,8 @@ def arrange_examples(loaded: Dict[str, List[QAExample]], seed: int, max_train: O
 class QATask(Task):
     """SQuAD-style extractive QA with a transformer encoder and a span head."""
 
+    activation_model = "transformer"
+
     name = "squad_v2"
     metric = Metric("f1", "max")
     version_2 = True

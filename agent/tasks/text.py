@@ -66,6 +66,8 @@ def _ranks(x: np.ndarray) -> np.ndarray:
 class TextTask(Task):
     """A text task over (text[, text pair]) → label; subclasses say where the rows come from."""
 
+    activation_model = "transformer"
+
     model_family = "bert"
     task_type = "classification"     # or "regression"
     default_max_length = 128

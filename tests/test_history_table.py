@@ -1,0 +1,31 @@
+"""Committed history tables (CSV/Parquet) read back like a store."""
+
+import math
+
+import pandas as pd
+import pytest
+
+from hpo_agent.trainer.history import is_table_path, load_histories, load_table, save_table
+
+
+def test_table_round_trip_parses_list_columns(tmp_path):
+    frame = pd.DataFrame([{"task": "a", "value": 0.5, "fidelity_steps": [1, 3], "fidelity_values": [0.1, 0.5],
+                           "train_seconds_at_fidelity": [0.2, 0.6]},
+                          {"task": "b", "value": float("nan"), "fidelity_steps": [1, 3], "fidelity_values": [],
+                           "train_seconds_at_fidelity": []}])
+    path = tmp_path / "h.csv"
+    save_table(frame, path)
+    back = load_table(path)
+    assert back.loc[0, "fidelity_values"] == [0.1, 0.5] and back.loc[1, "fidelity_steps"] == [1, 3]
+    assert math.isnan(back.loc[1, "value"])
+    assert list(load_histories(str(path), tasks=["b"])["task"]) == ["b"]
+
+
+def test_table_paths_are_told_apart_from_stores():
+    assert is_table_path("histories/default.csv") and is_table_path("x.PARQUET")
+    assert not is_table_path("histories.db") and not is_table_path("postgresql://h/db.csv")
+
+
+def test_missing_table_names_the_path(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nope.csv"):
+        load_table(tmp_path / "nope.csv")

@@ -1,0 +1,96 @@
+"""Replay benchmark on a synthetic recorded grid: costs, regrets, methods, summary."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from hpo_agent.agent.space import Param, SearchSpace
+from hpo_agent.trainer import replay as rp
+
+SPACE = SearchSpace((
+    Param("learning_rate", "float", 1e-4, 1e-1, log=True, grid=(1e-3, 1e-2, 1e-1)),
+    Param("width", "int", 8, 64, log=True, grid=(8, 16, 32)),
+    Param("optimizer", "categorical", choices=("adam", "sgd")),
+))
+
+
+def _frame(task="t", drop_last=False):
+    rows = []
+    grid = SPACE.grid()
+    for i, c in enumerate(grid[:-1] if drop_last else grid):
+        final = 1.0 - abs(np.log10(c["learning_rate"]) + 2) / 2 - (c["optimizer"] == "sgd") * 0.1 + c["width"] / 1000
+        rows.append({"task": task, "direction": "max", "outcome": "complete", "wall_time_s": 4.0,
+                     "fidelity_steps": json.dumps([1, 3, 9]),
+                     "fidelity_values": json.dumps([final / 3, final / 2, final]),
+                     "train_seconds_at_fidelity": json.dumps([0.3, 1.0, 3.0]),
+                     "value": final, "mf.a": 1.0 if task == "t" else 2.0,
+                     **{f"param.{k}": v for k, v in c.items()}})
+    return pd.DataFrame(rows)
+
+
+@pytest.fixture()
+def table():
+    return rp.grid_tables(_frame(), SPACE)["t"]
+
+
+def test_only_tasks_covering_the_grid_qualify():
+    frame = pd.concat([_frame("t"), _frame("partial", drop_last=True)])
+    assert list(rp.grid_tables(frame, SPACE)) == ["t"]
+
+
+def test_costs_spread_the_overhead_over_evaluations(table):
+    # 1 s of non-training wall time over 3 evaluations
+    assert table.costs[0].tolist() == pytest.approx([0.3 + 1 / 3, 1.0 + 2 / 3, 4.0])
+    assert table.full_cost == pytest.approx(18 * 4.0)
+
+
+def test_grid_pays_the_whole_grid_and_finds_the_best(table):
+    clock = rp.replay(table, "grid", seed=0, budget_s=table.full_cost)
+    assert clock.now == pytest.approx(table.full_cost)
+    assert clock.trace[-1][1] == 0.0
+    assert rp.regret_at(clock.trace, 0.0) == 1.0  # nothing to recommend before the first result
+
+
+def test_hpo_agent_with_a_perfect_ranking_finds_the_best_in_one_bracket(table):
+    scores = table.values[:, -1]
+    clock = rp.replay(table, "hpo_agent", seed=0, budget_s=1e9, scores=scores)
+    assert clock.trace[-1][1] == 0.0
+    # one bracket of 9: 9 × rung 0 + 3 × (rung 1 - rung 0) + 1 × (rung 2 - rung 1), resuming
+    first_bracket = 9 * table.costs[0, 0] + 3 * (table.costs[0, 1] - table.costs[0, 0]) + (
+        table.costs[0, 2] - table.costs[0, 1])
+    assert rp.time_to_reach(clock.trace, 0.0) <= first_bracket + 1e-9
+    assert clock.now == pytest.approx(2 * first_bracket)  # 18 configs = 2 brackets, then done
+
+
+def test_hpo_agent_needs_scores(table):
+    with pytest.raises(ValueError, match="scores"):
+        rp.replay(table, "hpo_agent", seed=0, budget_s=10.0)
+
+
+@pytest.mark.parametrize("method", ["random", "tpe", "gp", "tpe_sha"])
+def test_optuna_and_random_methods_stop_at_the_budget(table, method):
+    clock = rp.replay(table, method, seed=1, budget_s=0.5 * table.full_cost)
+    assert 0.5 * table.full_cost <= clock.now <= 0.5 * table.full_cost + 4.0
+    assert 0.0 <= clock.trace[-1][1] <= 1.0
+
+
+def test_pruned_trials_cost_less_than_full_ones(table):
+    clock = rp.replay(table, "tpe_sha", seed=0, budget_s=0.5 * table.full_cost)
+    assert clock.evaluations > 9  # more evaluations than full trials would allow
+
+
+def test_unknown_method_is_named():
+    with pytest.raises(ValueError, match="unknown method 'bohb'"):
+        rp.replay(rp.grid_tables(_frame(), SPACE)["t"], "bohb", 0, 1.0)
+
+
+def test_summary_ranks_ties_and_speedup():
+    runs = {"t": {"gp": {0: [(0.0, 1.0), (10.0, 0.2)]}, "hpo_agent": {0: [(0.0, 1.0), (2.0, 0.2)]},
+                  "grid": {0: [(0.0, 1.0), (50.0, 0.5)]}}}
+    out = rp.summarise(runs, {"t": 100.0}, fractions=(0.05, 0.2))
+    assert out["mean_regret"]["0.05"] == {"gp": 1.0, "hpo_agent": 0.2, "grid": 1.0}
+    assert out["average_rank"]["0.05"] == {"gp": 2.5, "hpo_agent": 1.0, "grid": 2.5}
+    assert out["average_rank"]["0.2"] == {"gp": 1.5, "hpo_agent": 1.5, "grid": 3.0}
+    assert out["speedup_to_reference_final_regret"]["median"] == pytest.approx(5.0)
