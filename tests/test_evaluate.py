@@ -41,3 +41,17 @@ def test_loto_meta_model_beats_random_on_learnable_histories():
 def test_loto_needs_two_tasks():
     with pytest.raises(ValueError, match="at least 2 tasks"):
         evaluate_loto(synthetic_histories(n_tasks=1))
+
+
+def test_cost_capped_regret_runs_the_ranking_until_the_cap():
+    import numpy as np
+
+    from hpo_agent.trainer.evaluate import cost_capped_regret
+
+    values = np.array([0.0, 1.0, 0.5, 0.2])     # best is config 1
+    costs = np.array([1.0, 5.0, 1.0, 3.0])      # total 10
+    order = np.array([2, 0, 1, 3])
+    assert cost_capped_regret(values, costs, order, 0.1, "max") == pytest.approx(0.5)   # only config 2 fits
+    assert cost_capped_regret(values, costs, order, 0.7, "max") == 0.0                  # 2, 0, 1 fit
+    assert cost_capped_regret(values, costs, np.array([1, 0]), 0.1, "max") == 1.0       # first pick too costly
+    assert np.isnan(cost_capped_regret(values, np.array([1.0, np.nan, 1, 1]), order, 0.5, "max"))

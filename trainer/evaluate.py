@@ -25,6 +25,10 @@ from ..agent.candidates import scale_encoded
 from .fit import Dataset, build_dataset, make_learner, one_thread, task_group
 
 KS = (1, 3, 5, 10)
+# Cost-aware view: the configs a method ranks first are "run" in its order until their recorded
+# cost reaches this fraction of what running every recorded config of the task cost.
+COST_FRACTIONS = (0.05, 0.1, 0.25)
+RANDOM_ORDERS = 200  # permutations averaged for the random baseline's cost-capped regret
 METHODS = ("gbm", "forest", "average_rank", "nearest_task", "random")
 
 
@@ -61,6 +65,22 @@ def random_best_of_k_regret(values: np.ndarray, k: int, direction: str) -> float
     # P(the best pick is the i-th best overall, i from 0) = C(n-1-i, k-1) / C(n, k).
     probs = np.array([comb(n - 1 - i, k - 1) for i in range(n)], dtype=np.float64) / comb(n, k)
     return float((probs * asc).sum())
+
+
+def cost_capped_regret(values: np.ndarray, costs: np.ndarray, order: np.ndarray, fraction: float,
+                       direction: str) -> float:
+    """Normalised regret of the best config among those run in ``order`` until their cumulative
+    cost would pass ``fraction`` of the total; 1.0 when not even the first fits; NaN without costs."""
+    regrets = _regrets(values, direction)
+    if isinstance(regrets, float):
+        return regrets
+    c = np.asarray(costs, dtype=np.float64)
+    if not np.isfinite(c).all() or c.sum() <= 0:
+        return float("nan")
+    cap = fraction * c.sum()
+    spent = np.cumsum(c[order])
+    taken = order[spent <= cap + 1e-12]
+    return float(regrets[taken].min()) if len(taken) else 1.0
 
 
 def _spearman(a: np.ndarray, b: np.ndarray) -> float:
@@ -126,9 +146,15 @@ def _evaluate_task(data: Dataset, task: str, tasks: Sequence[str], methods, ks, 
     values, direction = data.values[test], data.directions[task]
     entry: Dict[str, Any] = {"n_configs": int(test.sum())}
     for method in methods:
+        costs = data.costs[test] if data.costs is not None else np.full(int(test.sum()), np.nan)
         if method == "random":
             entry[method] = {f"regret@{k}": random_best_of_k_regret(values, k, direction) for k in ks}
             entry[method]["spearman"] = 0.0
+            rng = np.random.default_rng(seed)
+            orders = [rng.permutation(len(values)) for _ in range(RANDOM_ORDERS)]
+            for f in COST_FRACTIONS:
+                entry[method][f"regret@cost{f:g}"] = float(np.mean(
+                    [cost_capped_regret(values, costs, o, f, direction) for o in orders]))
             continue
         if method in ("gbm", "forest"):
             scores = make_learner(method, seed).fit(data.x[train], data.y[train]).predict(data.x[test])
@@ -138,6 +164,9 @@ def _evaluate_task(data: Dataset, task: str, tasks: Sequence[str], methods, ks, 
             scores = _portfolio_scores(data, test, [_nearest_task(data, task, others)])
         entry[method] = {f"regret@{k}": best_of_k_regret(values, scores, k, direction) for k in ks}
         entry[method]["spearman"] = _spearman(scores, data.y[test])
+        order = np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable")
+        for f in COST_FRACTIONS:
+            entry[method][f"regret@cost{f:g}"] = cost_capped_regret(values, costs, order, f, direction)
     return entry
 
 
@@ -155,4 +184,11 @@ def render(result: Dict[str, Any]) -> str:
     for method, row in result["summary"].items():
         lines.append(f"{method:<14}" + "".join(f"{row[f'regret@{k}']:>11.4f}" for k in ks)
                      + f"{row['spearman']:>10.3f}")
+    fracs = [f for f in COST_FRACTIONS if f"regret@cost{f:g}" in next(iter(result["summary"].values()))]
+    if fracs:
+        head = f"{'cost-capped':<14}" + "".join(f"{f'@{100 * f:g}% cost':>13}" for f in fracs)
+        lines += ["", "regret with the recommended configs' recorded cost capped at a fraction of all configs' cost",
+                  head, "-" * len(head)]
+        for method, row in result["summary"].items():
+            lines.append(f"{method:<14}" + "".join(f"{row[f'regret@cost{f:g}']:>13.4f}" for f in fracs))
     return "\n".join(lines)
