@@ -119,7 +119,11 @@ def run_tune(opts: TuneOptions, progress: Progress = _noop) -> TuneState:
             raise
         _search(state, task, journal, runner, info.torch_device, deadline, progress)
         with _phase(state, "test", progress):
-            _evaluate_best(state, task, info.torch_device)
+            try:
+                _evaluate_best(state, task, info.torch_device)
+            except TuneError as exc:
+                exc.state = state  # the caller still writes the report: the trials are worth reading
+                raise
     finally:
         monitor.stop()
         state.resources = monitor.summary()
@@ -164,7 +168,8 @@ def _prepare(state: TuneState, task, info, runner, progress: Progress) -> Journa
                                                      state.memory_budget_bytes, opts.headroom,
                                                      space=model.space, min_distance=opts.min_distance)
     if not state.candidates:
-        raise TuneError(f"no candidate config fits the memory budget of {state.memory_budget_bytes} bytes; "
+        raise TuneError(f"no candidate config fits the memory budget of {state.memory_budget_bytes / 2**20:.0f} MiB "
+                        f"(estimates start at ~{devices_overhead_mib(info.kind)} MiB of runtime alone); "
                         "raise --memory-limit or use a smaller task (--max-train)")
     progress("candidates", candidates=state.candidates, skipped=state.skipped, scored=len(configs))
     header = {"task": opts.task, "seed": opts.seed, "eta": opts.eta, "metric": state.metric,
@@ -172,6 +177,12 @@ def _prepare(state: TuneState, task, info, runner, progress: Progress) -> Journa
               "probes": state.probes,
               "metamodel": state.metamodel, "meta_features": state.meta_features}
     return Journal.create(path, header)
+
+
+def devices_overhead_mib(kind: str) -> int:
+    from .. import devices
+
+    return int(devices.default_overhead_bytes(kind) / 2**20)
 
 
 def _memory_estimator(task, kind: str) -> Callable[[Dict[str, Any]], int]:
@@ -320,7 +331,13 @@ def _evaluate_best(state: TuneState, task, device: str) -> None:
     from .training import TrialRun
 
     if state.best_trial is None:
-        raise TuneError("no trial finished with a score; see the report's trials for their errors")
+        outcomes = sorted({r.outcome for r in state.results})
+        if outcomes == [Outcome.OOM.value]:
+            budget = state.memory_budget_bytes
+            raise TuneError(f"every trial ran out of memory{'' if not budget else f' under {budget / 2**20:.0f} MiB'}; "
+                            "raise --memory-limit or shrink the task (--max-train, --task-option max_length=...)")
+        raise TuneError(f"no trial finished with a score (outcomes: {', '.join(outcomes) or 'none'}); "
+                        "the report lists each trial's error")
     cand = state.candidates[state.best_trial]
     run = TrialRun(task, cand.config, seed=0, device=device)
     run.load(state.run_dir / "checkpoints" / f"trial-{state.best_trial}.pt")

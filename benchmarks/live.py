@@ -105,9 +105,10 @@ def _loto_model(task: str, histories: Path, out: Path, learner: str) -> None:
     from hpo_agent.trainer.fit import fit_metamodel
     from hpo_agent.trainer.history import load_table
 
+    from hpo_agent.trainer.fit import task_group
+
     frame = load_table(histories)
-    base = task.split("@")[0]
-    fitted = fit_metamodel(frame[frame["task"].map(lambda t: t.split("@")[0]) != base], learner=learner,
+    fitted = fit_metamodel(frame[frame["task"].map(task_group) != task_group(task)], learner=learner,
                            validate=False)
     export_onnx(fitted, out)
 

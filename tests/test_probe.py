@@ -68,3 +68,36 @@ def test_a_probe_job_trains_one_step_in_the_runner():
               "optimizer": "adam", "weight_decay": 0.0}
     out = InProcessRunner(task).run(probe_spec(config, seed=0, device="cpu"))
     assert out["outcome"] == "complete" and out["probe"] is True and out["steps"] == 1
+
+
+def test_tune_under_a_small_memory_limit_probes_and_finishes(tmp_path):
+    """The issue's run, shortened: digits under a cap that puts every candidate near the budget.
+    (At 900 MiB every probe here runs out of memory: this process alone is ~800 MiB.)"""
+    from hpo_agent.agent.report import build_report
+    from hpo_agent.agent.tune import TuneOptions, run_tune
+
+    opts = TuneOptions(task="digits", budget_s=50.0, out_dir=tmp_path, n_candidates=3,
+                       memory_limit_bytes=1100 * MIB, task_options={"max_train": 300})
+    state = run_tune(opts)
+    report = build_report(state)
+    assert report["memory_budget_bytes"] == 1100 * MIB
+    assert report["memory_probes"], "digits estimates (~850-950 MiB) are all within 30 % of a 1100 MiB budget"
+    for probe in report["memory_probes"]:
+        assert probe["outcome"] in ("complete", "oom") and probe["estimated_bytes"] <= 1100 * MIB
+    assert all(s["reason"] for s in report["skipped"])
+    assert {t["outcome"] for t in report["trials"]} <= {"complete", "pruned", "oom", "failed"}
+    assert report["best"] is not None
+
+
+def test_cli_when_nothing_fits_says_so_in_one_line_and_keeps_the_report(tmp_path):
+    from click.testing import CliRunner
+
+    from hpo_agent.agent.cli import cli
+
+    result = CliRunner().invoke(cli, ["tune", "--task", "iris", "--budget", "40s", "--candidates", "2",
+                                       "--memory-limit", "700MB", "--out", str(tmp_path)])
+    assert result.exit_code == 1, result.output
+    line = result.output.strip().splitlines()[-1]
+    assert "ran out of memory under" in line or "no candidate config fits" in line, line
+    if "report:" in line:
+        assert (tmp_path / "iris" / "report.json").is_file()

@@ -94,3 +94,22 @@ def test_summary_ranks_ties_and_speedup():
     assert out["average_rank"]["0.05"] == {"gp": 2.5, "hpo_agent": 1.0, "grid": 2.5}
     assert out["average_rank"]["0.2"] == {"gp": 1.5, "hpo_agent": 1.5, "grid": 3.0}
     assert out["speedup_to_reference_final_regret"]["median"] == pytest.approx(5.0)
+
+
+def test_replay_benchmark_runs_on_a_slice_of_the_committed_histories(tmp_path):
+    """The benchmark script end to end on one recorded full-grid task (small budget, one seed)."""
+    import importlib.util
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    spec = importlib.util.spec_from_file_location("replay_bench", root / "benchmarks" / "replay.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    out = tmp_path / "replay.json"
+    assert bench.main(["--tasks", "iris", "--seeds", "1", "--max-fraction", "0.05",
+                       "--methods", "grid,random,tpe,tpe_sha,hpo_agent", "--out", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result["per_task"]["iris"]["n_configs"] == 729
+    regrets = result["summary"]["mean_regret"]["0.05"]
+    assert set(regrets) == {"grid", "random", "tpe", "tpe_sha", "hpo_agent"}
+    assert all(0.0 <= r <= 1.0 for r in regrets.values())

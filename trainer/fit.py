@@ -158,10 +158,16 @@ def pd_to_float(column) -> np.ndarray:
 LEARNERS = ("gbm", "forest")
 
 
+# Built-in tasks made from another task's data (``digits_x2`` is digits upscaled to 16×16).
+DERIVED_TASKS = {"digits_x2": "digits"}
+
+
 def task_group(task: str) -> str:
-    """The data set a task variant belongs to: ``digits@n300`` → ``digits``. Leave-one-task-out
-    holds out a whole group, so a variant never validates a model trained on its sibling."""
-    return str(task).split("@")[0]
+    """The data set a task variant belongs to: ``digits@n300`` and ``digits_x2`` → ``digits``.
+    Leave-one-task-out holds out a whole group, so a variant never validates a model trained on
+    its sibling."""
+    base = str(task).split("@")[0]
+    return DERIVED_TASKS.get(base, base)
 
 
 def one_thread():

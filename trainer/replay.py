@@ -271,9 +271,9 @@ FRACTIONS = (0.01, 0.05, 0.10, 0.25)
 
 def loto_scores(frame, table: GridTable, learner: str = "forest", seed: int = 0) -> np.ndarray:
     """The meta-model's scores for ``table``'s grid, fitted on every *other* task of ``frame``."""
-    from .fit import fit_metamodel, one_thread
+    from .fit import fit_metamodel, one_thread, task_group
 
-    others = frame[frame["task"] != table.task]
+    others = frame[frame["task"].map(task_group) != task_group(table.task)]
     fitted = fit_metamodel(others, space=table.space, learner=learner, seed=seed, validate=False)
     mine = frame[frame["task"] == table.task].iloc[0]
     mf = np.array([float(mine[f"mf.{n}"]) for n in fitted.meta_feature_names], dtype=np.float32)

@@ -75,6 +75,10 @@ def command(task, budget, model_path, candidates, eta, min_budget, out_dir, resu
     except tune_lib.BudgetError as exc:
         raise UsageFailure(str(exc))
     except (tune_lib.TuneError, MetaModelError, JournalError) as exc:
+        state = getattr(exc, "state", None)
+        if state is not None:
+            path = write_report(build_report(state), state.run_dir / "report.json")
+            raise CliError(f"{exc} (report: {path})")
         raise CliError(str(exc))
     report = build_report(state)
     path = write_report(report, state.run_dir / "report.json")
