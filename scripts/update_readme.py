@@ -36,13 +36,22 @@ def default_model_block() -> str:
     ev = _load(ROOT / "benchmarks" / "results" / "evaluate_default.json")
     if ev:
         ks = ev["ks"]
-        lines += ["", f"Leave-one-task-out on those histories (`hpo-agent evaluate --storage histories/default.db`; "
-                      "mean normalised regret of the best of the top-k picks, 0 = best config found):", "",
+        lines += ["", f"Leave-one-task-out on those histories (`hpo-agent evaluate --storage histories/default.csv`; "
+                      "variants of one data set are held out together; mean normalised regret of the best of the "
+                      "top-k picks, 0 = best config found):", "",
                   "| method | " + " | ".join(f"regret@{k}" for k in ks) + " | Spearman |",
                   "|---|" + "---|" * (len(ks) + 1)]
+        fracs = [k[len("regret@cost"):] for k in next(iter(ev["summary"].values())) if k.startswith("regret@cost")]
         for method, row in ev["summary"].items():
             lines.append(f"| {method} | " + " | ".join(f"{row[f'regret@{k}']:.3f}" for k in ks)
                          + f" | {row['spearman']:.2f} |")
+        if fracs:
+            lines += ["", "Cost-aware view: regret when the configs each method ranks first are run, in its order, "
+                          "until their recorded cost reaches a fraction of what all the task's recorded configs cost:",
+                      "", "| method | " + " | ".join(f"@{100 * float(f):g} % cost" for f in fracs) + " |",
+                      "|---|" + "---|" * len(fracs)]
+            for method, row in ev["summary"].items():
+                lines.append(f"| {method} | " + " | ".join(f"{row[f'regret@cost{f}']:.3f}" for f in fracs) + " |")
     job = _load(ROOT / "benchmarks" / "results" / "main_job.json")
     if job:
         metric = "test_accuracy" if "test_accuracy" in job else next(k for k in job if k.startswith("test_"))
@@ -79,6 +88,27 @@ def benchmarks_block() -> str:
                           f"(at {100 * rp['max_fraction']:g} % of the grid's cost), divided by hpo-agent's time to "
                           f"reach the same regret: median **{sp['median']:.1f}×** over task × seed."]
         lines += ["", "![replay](benchmarks/results/replay.png)"]
+    lv = _load(ROOT / "benchmarks" / "results" / "live.json")
+    if lv and lv["rows"]:
+        w, t, l = lv["summary"]["wins_ties_losses_vs_optuna_tpe_sha"]
+        methods = ["hpo_agent", "optuna_tpe_sha", "random"]
+        lines += ["", f"**Live** (`python benchmarks/live.py`, {lv['machine']}, one torch thread each): every method "
+                      f"gets the same {lv['budget_s']:.0f} s wall-clock budget per task, then its chosen config's "
+                      "test accuracy; hpo-agent uses a meta-model fitted without the task. Overhead = wall time not "
+                      "spent in training steps (set-up, evaluation, sampling):", "",
+                  "| task | " + " | ".join(f"{m} test" for m in methods) + " | "
+                  + " | ".join(f"{m} overhead s" for m in methods) + " |",
+                  "|---|" + "---|" * (2 * len(methods))]
+        by = {}
+        for r in lv["rows"]:
+            by.setdefault(r["task"], {}).setdefault(r["method"], []).append(r)
+        for task, ms in by.items():
+            def cell(m, key, fmt):
+                vals = [r[key] for r in ms.get(m, []) if r.get(key) is not None]
+                return format(sum(vals) / len(vals), fmt) if vals else "–"
+            lines.append(f"| {task} | " + " | ".join(cell(m, "test", ".3f") for m in methods) + " | "
+                         + " | ".join(cell(m, "overhead_s", ".1f") for m in methods) + " |")
+        lines += ["", f"hpo-agent vs Optuna TPE + pruner: **{w} wins, {t} ties, {l} losses**."]
     ov = _load(ROOT / "benchmarks" / "results" / "overhead.json")
     if ov:
         sz = ov["sizes"]
@@ -90,6 +120,15 @@ def benchmarks_block() -> str:
                       f"{'no heavy module' if not ov['heavy_modules_imported'] else ov['heavy_modules_imported']} "
                       f"(torch, scikit-learn, pandas…), and the model file is "
                       f"{ov['model_size_bytes'] / 1024:.0f} KiB."]
+    ml = _load(ROOT / "benchmarks" / "results" / "main_job_memory_limit.json")
+    if ml:
+        probes = ml.get("memory_probes", [])
+        lines += ["", f"**Under a memory cap** (`python benchmarks/main_job.py --memory-limit 1.1GB --out "
+                      f"benchmarks/results/main_job_memory_limit.json`): `{ml['command']}` finished in "
+                      f"{ml['wall_s']:.0f} s with outcomes {ml['outcomes']}, {len(ml.get('skipped', []))} config(s) "
+                      f"skipped for memory, {len(probes)} one-step probe(s) "
+                      f"({sum(p['outcome'] == 'oom' for p in probes)} out of memory); test accuracy "
+                      f"{ml['test_accuracy']:.3f}."]
     mem = _load(ROOT / "benchmarks" / "results" / "memory.json")
     if mem and mem["summary"].get("median_abs_relative_error") is not None:
         sm = mem["summary"]
