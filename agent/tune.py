@@ -169,7 +169,7 @@ def _prepare(state: TuneState, task, info, runner, progress: Progress) -> Journa
                                                      space=model.space, min_distance=opts.min_distance)
     if not state.candidates:
         raise TuneError(f"no candidate config fits the memory budget of {state.memory_budget_bytes / 2**20:.0f} MiB "
-                        f"(estimates start at ~{devices_overhead_mib(info.kind)} MiB of runtime alone); "
+                        f"(estimates start at ~{_overhead_mib(info.kind)} MiB of runtime alone); "
                         "raise --memory-limit or use a smaller task (--max-train)")
     progress("candidates", candidates=state.candidates, skipped=state.skipped, scored=len(configs))
     header = {"task": opts.task, "seed": opts.seed, "eta": opts.eta, "metric": state.metric,
@@ -179,7 +179,7 @@ def _prepare(state: TuneState, task, info, runner, progress: Progress) -> Journa
     return Journal.create(path, header)
 
 
-def devices_overhead_mib(kind: str) -> int:
+def _overhead_mib(kind: str) -> int:
     from .. import devices
 
     return int(devices.default_overhead_bytes(kind) / 2**20)

@@ -43,6 +43,7 @@ torch.set_num_threads(spec["threads"])
 from hpo_agent.agent.space import default_space
 from hpo_agent.agent.tasks import get_task
 from hpo_agent.agent.training import TrialRun
+from hpo_agent.trainer.storage import suggest
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 task = get_task(spec["task"], seed=spec["seed"]).ensure_loaded()
 space = default_space()
@@ -60,14 +61,7 @@ def better(a, b):
     return a[1] > b[1] if direction == "max" else a[1] < b[1]
 while time.monotonic() < deadline - 1.0:
     t = time.perf_counter(); trial = study.ask(); sampler_s += time.perf_counter() - t
-    config = {}
-    for p in space.params:
-        if p.type == "categorical":
-            config[p.name] = trial.suggest_categorical(p.name, list(p.choices))
-        elif p.type == "int":
-            config[p.name] = trial.suggest_int(p.name, int(p.low), int(p.high), log=p.log)
-        else:
-            config[p.name] = trial.suggest_float(p.name, p.low, p.high, log=p.log)
+    config = suggest(trial, space)
     n_trials += 1
     run = TrialRun(task, config, seed=spec["seed"] * 10007 + trial.number)
     state, value = optuna.trial.TrialState.COMPLETE, None
@@ -185,9 +179,7 @@ def _write(out: Path, rows, args) -> dict:
         summary["per_task"].setdefault(task, {}).setdefault(method, []).append(r["test"])
         if method != "hpo_agent" or (task, "optuna_tpe_sha", seed) not in keyed:
             continue
-        other = keyed[(task, "optuna_tpe_sha", seed)]["test"]
-        direction_max = True  # every live task here maximises (accuracy)
-        diff = (r["test"] - other) if direction_max else (other - r["test"])
+        diff = r["test"] - keyed[(task, "optuna_tpe_sha", seed)]["test"]  # live tasks maximise accuracy
         idx = 0 if diff > 1e-9 else (1 if diff >= -1e-9 else 2)
         summary["wins_ties_losses_vs_optuna_tpe_sha"][idx] += 1
     out.parent.mkdir(parents=True, exist_ok=True)

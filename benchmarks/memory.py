@@ -134,11 +134,12 @@ def main(argv=None) -> int:
 
 
 def _static_bytes(row) -> float:
-    from hpo_agent.devices import OPTIMIZER_STATE_MULTIPLIERS
+    """Weights, gradients and optimizer state: the estimate with no activations and no overhead."""
+    from hpo_agent.devices import estimate_training_memory
 
     opt = row["config"]["optimizer"]
-    state = 1 if opt == "sgd" else OPTIMIZER_STATE_MULTIPLIERS[opt]  # SGD runs with momentum
-    return row["n_params"] * 4.0 * (2 + state)
+    return estimate_training_memory(row["n_params"], opt, 0, 0, overhead_bytes=0,
+                                    momentum=0.9 if opt == "sgd" else 0.0).total_bytes
 
 
 def _fit(rows):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -75,18 +76,12 @@ def main(argv=None) -> int:
         "targets": {"predict_10000_ms": 50, "peak_rss_mb": 120},
         "met": {"predict_10000_ms": result["sizes"]["10000"]["predict_ms_median"] < 50,
                 "peak_rss_mb": result["peak_rss_bytes"] < 120 * 2 ** 20},
-        "machine": f"{platform.machine()} {platform.system()}, {_cpu()}, python {platform.python_version()}",
+        "machine": f"{platform.machine()} {platform.system()}, {os.cpu_count()} CPUs, python {platform.python_version()}",
     })
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
     print(json.dumps(result, indent=1))
     return 0
-
-
-def _cpu() -> str:
-    import os
-
-    return f"{os.cpu_count()} CPUs"
 
 
 if __name__ == "__main__":

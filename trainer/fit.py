@@ -141,14 +141,14 @@ def build_dataset(frame, space: Optional[SearchSpace] = None) -> Dataset:
         direction = frame.loc[idx[0], "direction"]
         directions[task] = direction
         y[np.asarray(idx)] = task_percentile_rank(frame.loc[idx, "value"].to_numpy(dtype=float), direction)
-    costs = (pd_to_float(frame["wall_time_s"]) if "wall_time_s" in frame.columns
+    costs = (_to_float(frame["wall_time_s"]) if "wall_time_s" in frame.columns
              else np.full(len(frame), np.nan))
     return Dataset(np.hstack([x_mf, x_cfg]).astype(np.float32), y.astype(np.float32),
                    frame["task"].to_numpy().astype(object), frame["value"].to_numpy(dtype=float), directions,
                    mf_names + space.feature_names(), mf_names, space, costs)
 
 
-def pd_to_float(column) -> np.ndarray:
+def _to_float(column) -> np.ndarray:
     """A column as float64, with anything unparsable as NaN."""
     import pandas as pd
 

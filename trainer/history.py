@@ -64,7 +64,7 @@ def load_histories(storage: str, tasks: Optional[List[str]] = None) -> "pandas.D
     return pd.DataFrame(rows)
 
 
-TABLE_SUFFIXES = (".csv", ".parquet")
+TABLE_SUFFIXES = (".csv", ".parquet", ".pq")
 LIST_COLUMNS = ("fidelity_steps", "fidelity_values", "train_seconds_at_fidelity")
 
 
@@ -73,17 +73,27 @@ def is_table_path(storage: str) -> bool:
     return "://" not in str(storage) and str(storage).lower().endswith(TABLE_SUFFIXES)
 
 
-def load_table(path) -> "pandas.DataFrame":  # noqa: F821
-    """Histories written by :func:`save_table`, with list columns parsed back from JSON text."""
-    import json
+def read_table(path) -> "pandas.DataFrame":  # noqa: F821
+    """A CSV or Parquet file (by suffix) as a DataFrame."""
     from pathlib import Path
 
     import pandas as pd
 
     path = Path(path)
+    if path.suffix.lower() in (".parquet", ".pq"):
+        return pd.read_parquet(path)
+    return pd.read_csv(path)
+
+
+def load_table(path) -> "pandas.DataFrame":  # noqa: F821
+    """Histories written by :func:`save_table`, with list columns parsed back from JSON text."""
+    import json
+    from pathlib import Path
+
+    path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"history table '{path}' does not exist")
-    frame = pd.read_parquet(path) if path.suffix.lower() == ".parquet" else pd.read_csv(path)
+    frame = read_table(path)
     for col in LIST_COLUMNS:
         if col in frame.columns:
             frame[col] = frame[col].map(lambda v: json.loads(v) if isinstance(v, str) else v)

@@ -40,6 +40,7 @@ import optuna
 from ..agent import metafeatures
 from ..agent.metamodel import CUSTOM_META_FEATURES
 from ..agent.space import PARAM_TYPES, Param, SearchSpace, config_key, default_space
+from .history import read_table
 from .storage import distributions, open_storage, storage_url, study_lock, study_name
 
 OUTCOMES = ("complete", "failed", "oom", "pruned")
@@ -96,16 +97,6 @@ def space_from_data(data: Any, where: str = "search space") -> SearchSpace:
 
 
 # -- tables --------------------------------------------------------------------------------------
-def read_table(path) -> "pandas.DataFrame":  # noqa: F821
-    """A CSV or Parquet file (by suffix) as a DataFrame."""
-    import pandas as pd
-
-    path = Path(path)
-    if path.suffix.lower() in (".parquet", ".pq"):
-        return pd.read_parquet(path)
-    return pd.read_csv(path)
-
-
 def export_table(storage: str, path, tasks: Optional[Sequence[str]] = None) -> int:
     """Write every finished trial of ``storage`` as CSV or Parquet (by suffix); returns the row count."""
     from .history import load_histories, save_table

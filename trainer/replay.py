@@ -23,6 +23,7 @@ categorical params as categories.
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Sequence
@@ -98,8 +99,6 @@ def grid_tables(frame, space: SearchSpace) -> Dict[str, GridTable]:
 
 
 def _as_list(value) -> list:
-    import json
-
     if isinstance(value, str):
         return json.loads(value)
     return list(value) if value is not None and not (isinstance(value, float) and math.isnan(value)) else []
