@@ -5,7 +5,8 @@ killing the process (exit -9), not an exception. Running trials in a child turns
 trial's ``oom`` outcome: the parent records it, starts a fresh child, and the search goes on.
 The child imports torch and loads the task once, then serves jobs over a pipe, so isolation
 costs one start-up per run (plus one per crash), not one per trial. With a memory limit the
-child caps its own address space (``RLIMIT_AS``) so that allocating past it fails inside it.
+child caps its own address space (``RLIMIT_AS``) so that allocating past it fails inside it;
+after such a failure the child is replaced, because freed memory stays mapped and would count.
 """
 
 from __future__ import annotations
@@ -160,7 +161,10 @@ class ChildProcessRunner:
                     self._kill()
                     return {"outcome": Outcome.FAILED.value, "error": f"trial exceeded its {timeout_s:.0f}s deadline"}
             else:
-                return self.conn.recv()[1]
+                result = self.conn.recv()[1]
+                if result.get("outcome") == Outcome.OOM.value:
+                    self._retire()
+                return result
         except (EOFError, BrokenPipeError, ConnectionResetError):
             pass
         self.process.join(5)
@@ -170,6 +174,13 @@ class ChildProcessRunner:
             return {"outcome": Outcome.OOM.value, "error": f"trial process killed (exit {code}), "
                                                             "most likely by the kernel's out-of-memory killer"}
         return {"outcome": Outcome.FAILED.value, "error": f"trial process died (exit {code})"}
+
+    def _retire(self) -> None:
+        """End a child after an out-of-memory: its allocator keeps the failed trial's arenas mapped,
+        and under ``RLIMIT_AS`` they count, so the next trial could fail in it for that alone (the
+        CI saw oneDNN fail to JIT a tiny config). A fresh child costs one start-up per OOM."""
+        self.close()
+        self._reset()
 
     def _reset(self) -> None:
         self.process, self.conn = None, None

@@ -22,6 +22,9 @@ _OOM_MESSAGES = (
     "cublas_status_alloc_failed",
     "failed to allocate memory",
 )
+# oneDNN's "could not create a primitive" (not "... primitive descriptor", which is an unsupported
+# shape) is a failed allocation of its JIT code or scratchpad under a capped address space.
+_ONEDNN_PRIMITIVE = "could not create a primitive"
 _OOM_CLASS_NAMES = ("OutOfMemoryError",)          # torch.cuda.OutOfMemoryError, torch.OutOfMemoryError
 _MAX_CHAIN = 5                                    # how far to follow `raise X from oom`
 
@@ -55,7 +58,9 @@ def _is_oom_itself(exc: BaseException) -> bool:
         return True
     if isinstance(exc, RuntimeError):
         message = str(exc).lower()
-        return any(text in message for text in _OOM_MESSAGES)
+        if any(text in message for text in _OOM_MESSAGES):
+            return True
+        return _ONEDNN_PRIMITIVE in message and "descriptor" not in message
     return False
 
 

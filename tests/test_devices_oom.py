@@ -34,6 +34,7 @@ TORCH_CPU = ("[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator:
                  "memory: you tried to allocate 1234 bytes."),
     RuntimeError("cuDNN error: CUDNN_STATUS_ALLOC_FAILED"),
     OSError(errno.ENOMEM, "Cannot allocate memory"),
+    RuntimeError("could not create a primitive"),  # oneDNN under RLIMIT_AS, seen in CI
 ])
 def test_out_of_memory(exc):
     assert is_oom(exc)
@@ -43,6 +44,7 @@ def test_out_of_memory(exc):
     RuntimeError("mat1 and mat2 shapes cannot be multiplied"),
     ValueError("learning rate out of memory range"),  # only RuntimeErrors are read
     KeyError("memory"),
+    RuntimeError("could not create a primitive descriptor for a convolution forward propagation"),
     OSError(errno.ENOENT, "No such file"),
     KeyboardInterrupt(),
 ])

@@ -24,12 +24,13 @@ def spec(tmp_path, config, trial_id, seconds=0.5):
 @pytest.mark.skipif(not os.uname().sysname == "Linux", reason="RLIMIT_AS caps need Linux")
 def test_allocation_past_the_cap_is_an_oom_outcome_and_the_worker_goes_on(tmp_path):
     # A limit below the child's resident size → the child gets only the minimum (128 MiB) on top:
-    # the huge config's activations (tens of MB) cannot fit, the tiny one can.
+    # the huge config needs ~560 MiB more, the tiny one a few MiB.
     runner = ChildProcessRunner("digits_x2", {}, seed=0, memory_limit_bytes=1)  # 16×16 images
     try:
         runner.start()
         huge = runner.run(spec(tmp_path, HUGE, 0), timeout_s=120)
         assert huge["outcome"] == "oom", huge
+        assert runner.pid is None  # retired: its address space still holds the failed trial's arenas
         small = runner.run(spec(tmp_path, SMALL, 1), timeout_s=120)
         assert small["outcome"] == "complete", small
         assert 0.0 <= small["metrics"]["accuracy"] <= 1.0 and small["steps"] > 0
