@@ -175,7 +175,10 @@ def _prepare(state: TuneState, task, info, runner, progress: Progress) -> Journa
     header = {"task": opts.task, "seed": opts.seed, "eta": opts.eta, "metric": state.metric,
               "candidates": [vars(c) for c in state.candidates], "skipped": state.skipped,
               "probes": state.probes,
-              "metamodel": state.metamodel, "meta_features": state.meta_features}
+              "metamodel": state.metamodel, "meta_features": state.meta_features,
+              # what `hpo-agent import --from-tune-run` needs to turn the run into histories
+              "meta_feature_version": metafeatures.META_FEATURE_VERSION, "search_space": model.space.to_dict(),
+              "task_description": state.task_description, "device": state.device}
     return Journal.create(path, header)
 
 

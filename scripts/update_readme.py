@@ -145,7 +145,29 @@ def benchmarks_block() -> str:
     return "\n".join(lines) if lines else "_No benchmark results yet._"
 
 
-BLOCKS = {"default-model": default_model_block, "benchmarks": benchmarks_block}
+def task_targets_block() -> str:
+    data = _load(ROOT / "benchmarks" / "results" / "task_targets.json")
+    if not data or not data["results"]:
+        return "_No task-target runs recorded yet (`python benchmarks/task_targets.py`)._"
+    machine = data["machine"]
+    lines = [f"Quality on the plan's tasks (`HPO_AGENT_DATA_DIR=../shared/data python benchmarks/task_targets.py`; "
+             f"one real `tune` run each on this project's CI machine, {machine['cpus']} CPUs, no GPU; "
+             "test metric of the chosen config):", "",
+             "| task | command | wall | test | target | met |", "|---|---|---|---|---|---|"]
+    for name, r in data["results"].items():
+        test = "—" if r.get("test") is None else f"{r['metric']} **{r['test']:.3f}**"
+        if r.get("metric") == "f1" and r.get("test_metrics"):
+            test += f" (EM {r['test_metrics'].get('exact_match', float('nan')):.3f})"
+        goal = "runs end to end" if r["goal"] is None else f"≥ {r['goal']}"
+        lines.append(f"| {name} | `{r['command']}` | {r['wall_s']:.0f} s | {test} | {goal} | "
+                     f"{'yes' if r['met'] else 'no'} |")
+    lines += ["", "Per-run details (chosen config, threads, machine load): "
+                  "[benchmarks/results/task_targets.md](benchmarks/results/task_targets.md)."]
+    return "\n".join(lines)
+
+
+BLOCKS = {"default-model": default_model_block, "benchmarks": benchmarks_block,
+          "task-targets": task_targets_block}
 
 
 def main() -> int:

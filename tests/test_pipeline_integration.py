@@ -47,7 +47,7 @@ def test_histories_record_fidelities_costs_and_outcomes(tiny_model):
     assert "mf.log10_n_train" in frame.columns and "param.learning_rate" in frame.columns
 
 
-def test_tune_reports_best_config_and_journals_every_trial(tiny_model, tmp_path):
+def test_tune_reports_best_config_journals_every_trial_and_imports_back(tiny_model, tmp_path):
     result = CliRunner().invoke(cli, ["tune", "--task", "iris", "--budget", "25s", "--model", str(tiny_model),
                                       "--candidates", "3", "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
@@ -63,6 +63,21 @@ def test_tune_reports_best_config_and_journals_every_trial(tiny_model, tmp_path)
     lines = (tmp_path / "iris" / "journal.jsonl").read_text().splitlines()
     assert json.loads(lines[0])["type"] == "header"
     assert len(lines) - 1 == sum(len(t["rungs"]) for t in report["trials"]) == 3 + 1
+
+    # The run flows back into the histories: one trial per candidate, valued at its rung-0 score.
+    from hpo_agent.trainer.history import load_histories
+
+    store = str(tmp_path / "from-device.db")
+    result = CliRunner().invoke(cli, ["import", "--from-tune-run", str(tmp_path / "iris"), "--storage", store])
+    assert result.exit_code == 0, result.output
+    assert "3 trial(s) added" in result.output and "iris|" in result.output
+    again = CliRunner().invoke(cli, ["import", "--from-tune-run", str(tmp_path / "iris" / "journal.jsonl"),
+                                     "--storage", store])
+    assert "0 trial(s) added, 3 already present" in again.output
+    frame = load_histories(store)
+    rung0 = {t["trial_id"]: t["rungs"][0]["score"] for t in report["trials"]}
+    assert sorted(frame["value"]) == pytest.approx(sorted(rung0.values()))
+    assert set(frame["design"]) == {"tune"} and frame["mf.log10_n_train"].notna().all()
 
 
 def test_resume_replays_finished_trials_without_retraining(tiny_model, tmp_path):

@@ -29,11 +29,14 @@ from . import UsageFailure
 @click.option("--from-optuna-storage", "optuna_storage", default=None,
               help="Import an existing Optuna study from this storage URL (or SQLite file) instead of a table.")
 @click.option("--study", "study", default=None, help="The study to import (with --from-optuna-storage).")
+@click.option("--from-tune-run", "tune_run", default=None, type=click.Path(exists=True, path_type=Path),
+              help="Import a `hpo-agent tune` run (its --out/<task> directory or its journal.jsonl): "
+                   "each trial's rung-0 score becomes one history trial.")
 @click.option("--task", default=None, help="Task name for the imported study (default: the study's name).")
 @click.option("--meta", "meta", multiple=True, metavar="NAME=VALUE",
               help="A meta-feature of the imported study's task; repeat (with --from-optuna-storage).")
 def command(table, storage, space_file, direction, task_column, objective_column, cost_column, meta_columns, metric,
-            model_family, device_class, skip_invalid, optuna_storage, study, task, meta):
+            model_family, device_class, skip_invalid, optuna_storage, study, tune_run, task, meta):
     """Import others' histories into a history store, in collect's layout, so that `hpo-agent
     fit`, `evaluate` and `export` use them unchanged.
 
@@ -44,6 +47,8 @@ def command(table, storage, space_file, direction, task_column, objective_column
     An Optuna study:
       hpo-agent import --from-optuna-storage sqlite:///old.db --study s1 --task cifar_small \\
           --meta n_train=50000 --meta n_classes=10 --storage histories.db
+    A device's tune run (its journal carries task, meta-features and space):
+      hpo-agent import --from-tune-run hpo-runs/ag_news --storage histories.db
 
     Meta-features are the table's own columns (any names; constant within a task); a meta-model
     fitted on them is queried with the same names. Rerunning an import adds nothing twice."""
@@ -54,8 +59,9 @@ def command(table, storage, space_file, direction, task_column, objective_column
                                    "pip install 'hpo-agent[workstation]'")
     from . import CliError
 
-    if (table is None) == (optuna_storage is None):
-        raise UsageFailure("give either a TABLE (CSV or Parquet) or --from-optuna-storage URL --study NAME")
+    if sum(x is not None for x in (table, optuna_storage, tune_run)) != 1:
+        raise UsageFailure("give one of: a TABLE (CSV or Parquet), --from-optuna-storage URL --study NAME, "
+                           "--from-tune-run DIR")
     if optuna_storage is not None and not study:
         raise UsageFailure("--from-optuna-storage needs --study NAME")
     if table is not None and (study or meta or task):
@@ -71,7 +77,11 @@ def command(table, storage, space_file, direction, task_column, objective_column
             raise UsageFailure(f"--meta '{item}' must be NAME=NUMBER, e.g. --meta n_train=50000")
     try:
         space = importing.load_space(space_file) if space_file else None
-        if table is not None:
+        if tune_run is not None:
+            from ...trainer.journals import import_tune_run
+
+            result = import_tune_run(tune_run, storage)
+        elif table is not None:
             result = importing.import_table(
                 table, storage, space, direction, task_column=task_column, objective_column=objective_column,
                 cost_column=cost_column, meta_columns=[c.strip() for c in meta_columns.split(",") if c.strip()]

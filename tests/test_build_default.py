@@ -1,0 +1,25 @@
+"""The default-histories builder: suite entries, --only, --no-fit."""
+
+import pytest
+
+from hpo_agent.trainer import build_default
+from hpo_agent.trainer.history import read_table
+
+pytestmark = pytest.mark.integration
+
+
+def test_suite_entries_are_unique_variants():
+    keys = [(e.task, e.max_train, e.design) for e in build_default.DEFAULT_SUITE]
+    assert len(keys) == len(set(keys))
+    text = [e for e in build_default.DEFAULT_SUITE if e.task.endswith("_minilm")]
+    assert text and all(e.fidelity_steps == build_default.TEXT_FIDELITY_STEPS for e in text)
+
+
+def test_only_one_task_collects_that_task_and_writes_the_table(tmp_path):
+    csv = tmp_path / "h.csv"
+    code = build_default.main(["--quick", "--only", "iris", "--no-fit", "--storage", str(tmp_path / "h.db"),
+                               "--csv", str(csv)])
+    assert code == 0
+    table = read_table(csv)
+    assert set(table["task"]) == {"iris"} and set(table["design"]) == {"random", "grid"}
+    assert len(table) == 10  # --quick: 5 configs per suite entry
