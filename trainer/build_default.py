@@ -67,6 +67,7 @@ def main(argv=None) -> int:
     parser.add_argument("--only", action="append", metavar="TASK",
                         help="collect only this suite task (repeatable; several workers can split the suite)")
     parser.add_argument("--no-fit", action="store_true", help="collect only; fit and export later")
+    parser.add_argument("--no-collect", action="store_true", help="fit and export from the store as it is")
     args = parser.parse_args(argv)
 
     from ..export import export_onnx
@@ -77,7 +78,7 @@ def main(argv=None) -> int:
     Path(args.storage).parent.mkdir(parents=True, exist_ok=True)
     wanted = set(args.only or [])
     for entry in DEFAULT_SUITE:
-        if wanted and entry.task not in wanted:
+        if args.no_collect or (wanted and entry.task not in wanted):
             continue
         opts = CollectOptions(tasks=[entry.task], storage=args.storage, design=entry.design,
                               n_configs=5 if args.quick else entry.n_configs, fidelity_steps=entry.fidelity_steps,
@@ -93,6 +94,7 @@ def main(argv=None) -> int:
     if args.no_fit:
         return 0
     frame = load_histories(args.storage)
+    save_table(frame, args.csv)
     fitted = fit_metamodel(frame, learner="auto", seed=args.seed)
     result = export_onnx(fitted, Path(args.out))
     print(json.dumps({"rows": fitted.provenance["rows"], "tasks": fitted.provenance["tasks"],
