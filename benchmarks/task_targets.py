@@ -90,6 +90,7 @@ def run_target(target: Target, threads: Optional[int]) -> Dict:
         "test_metrics": best.get("test"), "steps": best.get("steps"),
         "trials": len(report["trials"]),
         "outcomes": {o: sum(t["outcome"] == o for t in report["trials"]) for o in {t["outcome"] for t in report["trials"]}},
+        "metamodel": {k: (report.get("metamodel") or {}).get("provenance", {}).get(k) for k in ("rows", "tasks", "date")},
         "phases_s": report["phases_s"], "peak_rss_bytes": report["resources"].get("rss_bytes_max"),
         "met": proc.returncode == 0 and test is not None and (target.goal is None or test >= target.goal),
     })
