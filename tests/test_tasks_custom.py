@@ -147,3 +147,26 @@ def test_unknown_scheme_options_are_refused(tmp_path):
     with pytest.raises(ValueError, match="x and y"):
         np.savez(tmp_path / "u.npz", a=np.zeros(3))
         get_task(f"npz:{tmp_path / 'u.npz'}")
+
+
+def test_csv_text_task_tunes_end_to_end_through_the_cli(tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from hpo_agent.agent.cli import cli
+
+    path = tmp_path / "news.csv"
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["headline", "topic"])
+        writer.writerows(_sentences(120))
+    options = ["text_column=headline", "label_column=topic"] + [f"{k}={v}" for k, v in TINY_TEXT.items()]
+    args = ["tune", "--task", f"csv:{path}", "--budget", "25s", "--candidates", "3", "--out", str(tmp_path / "runs")]
+    for option in options:
+        args += ["--task-option", option]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    report = json.loads(next((tmp_path / "runs").glob("*/report.json")).read_text())
+    assert report["metric"]["name"] == "accuracy" and len(report["trials"]) == 3
+    assert 0.0 <= report["best"]["test_accuracy"] <= 1.0
