@@ -117,7 +117,7 @@ def test_direction_and_space_are_required_for_plain_tables(tmp_path, space_json)
     result = run("import", tmp_path / "t.csv", "--objective", "loss", "--direction", "min", "--storage", tmp_path / "h.db")
     assert result.exit_code == 1 and "carries no search space" in result.output
     result = run("import", "--storage", tmp_path / "h.db")
-    assert result.exit_code == 2 and "either a TABLE" in result.output
+    assert result.exit_code == 2 and "give one of: a TABLE" in result.output
 
 
 def test_a_task_cannot_change_meta_features_or_space_between_imports(tmp_path, space_json):
