@@ -18,6 +18,11 @@ def _load(path: Path):
     return json.loads(path.read_text()) if path.exists() else None
 
 
+def _two_part_head(first: str, left: list, right: list) -> list:
+    """Header and separator of a table with ``first`` then two groups of columns."""
+    return [f"| {first} | " + " | ".join(left + right) + " |", "|---|" + "---|" * (len(left) + len(right))]
+
+
 def default_model_block() -> str:
     import onnxruntime as ort
 
@@ -26,7 +31,7 @@ def default_model_block() -> str:
         return "_The default meta-model has not been built yet._"
     meta = json.loads(ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
                       .get_modelmeta().custom_metadata_map["hpo_agent"])
-    prov, val = meta["provenance"], meta.get("validation") or {}
+    prov = meta["provenance"]
     rows = ", ".join(f"`{t}` {n}" for t, n in prov["rows_per_task"].items())
     lines = [f"Trained on **{prov['rows']} trials** of {len(prov['tasks'])} task variants ({rows}) recorded "
              f"on this project's CI machine (2 CPU cores) on {prov['date'][:10]}; learner `{meta['learner']}` "
@@ -36,7 +41,7 @@ def default_model_block() -> str:
     ev = _load(ROOT / "benchmarks" / "results" / "evaluate_default.json")
     if ev:
         ks = ev["ks"]
-        lines += ["", f"Leave-one-task-out on those histories (`hpo-agent evaluate --storage histories/default.csv`; "
+        lines += ["", "Leave-one-task-out on those histories (`hpo-agent evaluate --storage histories/default.csv`; "
                       "variants of one data set are held out together; mean normalised regret of the best of the "
                       "top-k picks, 0 = best config found):", "",
                   "| method | " + " | ".join(f"regret@{k}" for k in ks) + " | Spearman |",
@@ -76,9 +81,8 @@ def benchmarks_block() -> str:
                   f"hpo-agent's meta-model ({rp['learner']}) is fitted without the task under test. Mean "
                   "normalised regret of the config each method would return (0 = the grid's best), and "
                   "average rank (1 = best) among the methods:", "",
-                  "| method | " + " | ".join(f"regret @{100 * f:g} %" for f in fracs) + " | "
-                  + " | ".join(f"rank @{100 * f:g} %" for f in fracs) + " |",
-                  "|---|" + "---|" * (2 * len(fracs))]
+                  *_two_part_head("method", [f"regret @{100 * f:g} %" for f in fracs],
+                                  [f"rank @{100 * f:g} %" for f in fracs])]
         for m in rp["methods"]:
             lines.append(f"| {m} | " + " | ".join(f"{summ['mean_regret'][f'{f:g}'][m]:.3f}" for f in fracs) + " | "
                          + " | ".join(f"{summ['average_rank'][f'{f:g}'][m]:.2f}" for f in fracs) + " |")
@@ -96,9 +100,7 @@ def benchmarks_block() -> str:
                       f"gets the same {lv['budget_s']:.0f} s wall-clock budget per task, then its chosen config's "
                       "test accuracy; hpo-agent uses a meta-model fitted without the task. Overhead = wall time not "
                       "spent in training steps (set-up, evaluation, sampling):", "",
-                  "| task | " + " | ".join(f"{m} test" for m in methods) + " | "
-                  + " | ".join(f"{m} overhead s" for m in methods) + " |",
-                  "|---|" + "---|" * (2 * len(methods))]
+                  *_two_part_head("task", [f"{m} test" for m in methods], [f"{m} overhead s" for m in methods])]
         by = {}
         for r in lv["rows"]:
             by.setdefault(r["task"], {}).setdefault(r["method"], []).append(r)

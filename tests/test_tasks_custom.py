@@ -32,6 +32,16 @@ def _sentences(n, seed=0):
     return rows
 
 
+def _news_csv(tmp_path, n):
+    """A headline,topic CSV of ``n`` synthetic rows (three topics)."""
+    path = tmp_path / "news.csv"
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["headline", "topic"])
+        writer.writerows(_sentences(n))
+    return path
+
+
 def _train_and_check(task, config=CONFIG, steps=5):
     desc = task.describe()
     features = metafeatures.compute(desc)  # the same meta-features as every task
@@ -46,11 +56,7 @@ def _train_and_check(task, config=CONFIG, steps=5):
 
 
 def test_csv_text_classification_end_to_end(tmp_path):
-    path = tmp_path / "news.csv"
-    with open(path, "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["headline", "topic"])
-        writer.writerows(_sentences(90))
+    path = _news_csv(tmp_path, 90)
     task = get_task(f"csv:{path}", seed=0, text_column="headline", label_column="topic", **TINY_TEXT)
     desc, val, _ = _train_and_check(task, steps=6)
     assert task.name == "csv_news"
@@ -156,11 +162,7 @@ def test_csv_text_task_tunes_end_to_end_through_the_cli(tmp_path):
 
     from hpo_agent.agent.cli import cli
 
-    path = tmp_path / "news.csv"
-    with open(path, "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["headline", "topic"])
-        writer.writerows(_sentences(120))
+    path = _news_csv(tmp_path, 120)
     options = ["text_column=headline", "label_column=topic"] + [f"{k}={v}" for k, v in TINY_TEXT.items()]
     args = ["tune", "--task", f"csv:{path}", "--budget", "25s", "--candidates", "3", "--out", str(tmp_path / "runs")]
     for option in options:

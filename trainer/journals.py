@@ -64,8 +64,7 @@ def import_tune_run(run: Path, storage: str) -> ImportResult:
 def _by_trial(results: List[TrialResult]) -> Dict[int, List[TrialResult]]:
     trials: Dict[int, Dict[int, TrialResult]] = {}
     for r in results:
-        if r.rung >= 0:  # negative rungs are not trials (none today; keeps probes out if added)
-            trials.setdefault(r.trial_id, {})[r.rung] = r  # a resumed rung replaces its earlier copy
+        trials.setdefault(r.trial_id, {})[r.rung] = r  # a resumed rung replaces its earlier copy
     return {t: [rungs[k] for k in sorted(rungs)] for t, rungs in sorted(trials.items())}
 
 
@@ -74,7 +73,7 @@ def _record(trial_id: int, rungs: List[TrialResult], space: SearchSpace, run_key
     config = space.validate(first.config)
     ok = first.score is not None and math.isfinite(first.score) and first.outcome in (
         Outcome.COMPLETE.value, Outcome.PRUNED.value)
-    outcome = "complete" if ok else (first.outcome if first.outcome in (Outcome.OOM.value,) else "failed")
+    outcome = "complete" if ok else ("oom" if first.outcome == Outcome.OOM.value else "failed")
     intermediate = {int(r.steps): float(r.score) for r in rungs
                     if r.score is not None and math.isfinite(r.score) and r.steps > 0}
     peaks = [r.peak_rss_bytes for r in rungs if r.peak_rss_bytes]
