@@ -15,12 +15,32 @@ class Candidate:
     config: Config
     predicted: float
     estimated_bytes: Optional[int] = None
+    predicted_s_per_step: Optional[float] = None  # the meta-model's cost output, where it has one
 
 
 def propose(space: SearchSpace, n_random: int, rng: np.random.Generator) -> List[Config]:
     """The space's grid plus ``n_random`` random configs, de-duplicated, grid first."""
     seen, out = set(), []
     for config in space.grid() + space.sample(rng, n_random):
+        key = config_key(config, space.names)
+        if key not in seen:
+            seen.add(key)
+            out.append(config)
+    return out
+
+
+def clip_depth(configs: Sequence[Config], space: SearchSpace, max_num_layers: Optional[int]) -> List[Config]:
+    """Configs with ``num_layers`` clipped to what the model can build, de-duplicated in order.
+
+    A pretrained MiniLM has 6 layers and ResNet-18 8 blocks: asking for 12 or 24 builds the same
+    model as the maximum, so such configs would be near-duplicates that take verification slots.
+    """
+    if max_num_layers is None or "num_layers" not in space.names:
+        return list(configs)
+    cap = max(int(space["num_layers"].low or 1), int(max_num_layers))
+    seen, out = set(), []
+    for config in configs:
+        config = dict(config, num_layers=min(int(config["num_layers"]), cap))
         key = config_key(config, space.names)
         if key not in seen:
             seen.add(key)
@@ -84,3 +104,37 @@ def select(ranked: Sequence[Candidate], n: int, estimate: Optional[Callable[[Con
         if space is not None and min_distance > 0:
             chosen_x.append(x)
     return chosen, skipped
+
+
+def speed_check(candidates: Sequence[Candidate], measured: Dict[str, float]) -> Optional[Dict[str, Any]]:
+    """Predicted vs measured training seconds per step for the candidates that ran.
+
+    ``measured`` maps ``config_key`` → measured seconds per step. The ratio tells how much faster
+    this device trains than the machines that recorded the histories (the cost model's unit);
+    Spearman says whether the cost model ordered the configs right. None without predictions.
+    """
+    rows = []
+    for cand in candidates:
+        key = config_key(cand.config, sorted(cand.config))
+        if cand.predicted_s_per_step and measured.get(key):
+            rows.append({"config": cand.config, "predicted_s_per_step": cand.predicted_s_per_step,
+                         "measured_s_per_step": measured[key]})
+    if not rows:
+        return None
+    pred = np.array([r["predicted_s_per_step"] for r in rows])
+    meas = np.array([r["measured_s_per_step"] for r in rows])
+    out: Dict[str, Any] = {"candidates": rows, "speed_vs_histories": float(np.median(pred / meas))}
+    if len(rows) >= 3 and np.ptp(pred) > 0 and np.ptp(meas) > 0:
+        out["spearman"] = float(np.corrcoef(_ranks(pred), _ranks(meas))[0, 1])
+    return out
+
+
+def _ranks(values: np.ndarray) -> np.ndarray:
+    """Average-tie ranks (numpy only: the device does not import scipy)."""
+    values = np.asarray(values, dtype=np.float64)
+    order = np.argsort(values, kind="stable")
+    ranks = np.empty(len(values))
+    ranks[order] = np.arange(len(values), dtype=np.float64)
+    for v in np.unique(values):
+        ranks[values == v] = ranks[values == v].mean()
+    return ranks

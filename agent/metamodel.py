@@ -97,8 +97,23 @@ class MetaModel:
         return self.predict_matrix(self.features(task_features, configs))
 
     def predict_matrix(self, x: np.ndarray) -> np.ndarray:
-        out = self.session.run(None, {self.input_name: np.asarray(x, dtype=np.float32)})[0]
+        name = self.session.get_outputs()[0].name  # the score; extra outputs are not computed
+        out = self.session.run([name], {self.input_name: np.asarray(x, dtype=np.float32)})[0]
         return np.asarray(out, dtype=np.float32).reshape(-1)
+
+    def has_output(self, name: str) -> bool:
+        """Whether the file carries the named extra output (``"cost"``; older files have none)."""
+        return name in (self.meta.get("outputs") or {}) and name in [o.name for o in self.session.get_outputs()]
+
+    def predict_cost(self, task_features: Dict[str, float], configs: Sequence[Dict[str, Any]]) -> Optional[np.ndarray]:
+        """Predicted training seconds per fidelity unit per config (see ``meta['outputs']['cost']``),
+        or None when the file has no cost model."""
+        if not self.has_output("cost"):
+            return None
+        if not len(configs):
+            return np.zeros(0, dtype=np.float64)
+        out = self.session.run(["cost"], {self.input_name: self.features(task_features, configs)})[0]
+        return np.power(10.0, np.asarray(out, dtype=np.float64).reshape(-1))
 
     def describe(self) -> Dict[str, Any]:
         """A short summary for reports: path, schema, target, provenance and validation."""
@@ -109,4 +124,7 @@ class MetaModel:
             "learner": self.meta.get("learner"),
             "provenance": self.meta.get("provenance"),
             "validation": self.meta.get("validation"),
+            "outputs": {k: {"target": v.get("target"), "validation": {m: w for m, w in (v.get("validation") or {}).items()
+                                                                       if m != "per_task"}}
+                        for k, v in (self.meta.get("outputs") or {}).items()},
         }

@@ -7,9 +7,11 @@ import json
 import platform
 import time
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
+from .candidates import speed_check
 from .records import Outcome
+from .space import config_key
 
 REPORT_SCHEMA_VERSION = 1
 
@@ -69,6 +71,16 @@ def _trials(state) -> List[Dict[str, Any]]:
     return sorted(by_trial.values(), key=lambda e: e["trial_id"])
 
 
+def _speed_check(state, trials: List[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
+    """The cost model's predicted seconds per step against rung 0's measured ones."""
+    measured = {}
+    for t in trials:
+        first = t["rungs"][0]
+        if first["outcome"] == Outcome.COMPLETE.value and first["steps"]:
+            measured[config_key(t["config"], sorted(t["config"]))] = first["train_seconds"] / first["steps"]
+    return speed_check(state.candidates, measured)
+
+
 def build_report(state) -> Dict[str, Any]:
     """The JSON report of a tune run (see README for the keys)."""
     opts = state.options
@@ -94,6 +106,7 @@ def build_report(state) -> Dict[str, Any]:
         "trials": trials,
         "skipped": state.skipped,
         "memory_probes": state.probes,
+        "speed_check": _speed_check(state, trials),
         "phases_s": {k: round(v, 3) for k, v in state.phases.items()},
         "device": state.device,
         "memory_budget_bytes": state.memory_budget_bytes,
@@ -137,6 +150,11 @@ def render_table(report: Dict[str, Any]) -> str:
         lines.append(f"best: trial {best['trial_id']}  validation {metric} {_fmt(best['validation_' + metric])}  "
                      f"test {metric} {_fmt(best['test_' + metric])}")
         lines.append("      " + json.dumps(best["config"], default=str))
+    speed = report.get("speed_check")
+    if speed:
+        rho = f", Spearman {speed['spearman']:.2f}" if "spearman" in speed else ""
+        lines.append(f"cost model: this device trains {speed['speed_vs_histories']:.2g}x as fast as the histories' "
+                     f"machine (median over {len(speed['candidates'])} configs{rho})")
     phases = ", ".join(f"{k} {v:.1f}s" for k, v in report["phases_s"].items())
     lines.append(f"time: {report['elapsed_s']:.1f}s of {report['budget_s']:.0f}s budget ({phases})")
     if report.get("skipped"):

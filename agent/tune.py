@@ -14,7 +14,7 @@ from typing import Any, Callable, Dict, List, Optional
 import numpy as np
 
 from . import metafeatures
-from .candidates import Candidate, propose, rank, select
+from .candidates import Candidate, clip_depth, propose, rank, select
 from .journal import JOURNAL_NAME, Journal
 from .metamodel import MetaModel
 from .probe import probe_spec, select_with_probes
@@ -139,7 +139,8 @@ def _prepare(state: TuneState, task, info, runner, progress: Progress) -> Journa
         head = journal.header
         if head.get("task") != opts.task:
             raise TuneError(f"{path} is a run of task '{head.get('task')}', not '{opts.task}'")
-        state.candidates = [Candidate(c["config"], c["predicted"], c.get("estimated_bytes")) for c in head["candidates"]]
+        state.candidates = [Candidate(c["config"], c["predicted"], c.get("estimated_bytes"),
+                                      c.get("predicted_s_per_step")) for c in head["candidates"]]
         state.skipped = head.get("skipped", [])
         state.probes = head.get("probes", [])
         state.metamodel = head.get("metamodel", {})
@@ -150,7 +151,7 @@ def _prepare(state: TuneState, task, info, runner, progress: Progress) -> Journa
         model = MetaModel.load(opts.model_path)
         state.metamodel = model.describe()
         rng = np.random.default_rng(opts.seed)
-        configs = propose(model.space, opts.n_proposals, rng)
+        configs = clip_depth(propose(model.space, opts.n_proposals, rng), model.space, task.max_num_layers())
         ranked = rank(configs, model.predict(state.meta_features, configs))
     with _phase(state, "memory", progress):
         estimate = _memory_estimator(task, info.kind)
@@ -167,6 +168,9 @@ def _prepare(state: TuneState, task, info, runner, progress: Progress) -> Journa
             state.candidates, state.skipped = select(ranked, opts.n_candidates, estimate,
                                                      state.memory_budget_bytes, opts.headroom,
                                                      space=model.space, min_distance=opts.min_distance)
+    costs = model.predict_cost(state.meta_features, [c.config for c in state.candidates])
+    for cand, cost in zip(state.candidates, costs if costs is not None else []):
+        cand.predicted_s_per_step = float(cost)
     if not state.candidates:
         raise TuneError(f"no candidate config fits the memory budget of {state.memory_budget_bytes / 2**20:.0f} MiB "
                         f"(estimates start at ~{_overhead_mib(info.kind)} MiB of runtime alone); "

@@ -52,7 +52,15 @@ def metadata(fitted: FittedMetaModel, parity: Dict[str, Any]) -> Dict[str, Any]:
         "provenance": fitted.provenance,
         "validation": fitted.validation,
         "parity": parity,
+        # More outputs over the same input, by name (output 0 is always the score above).
+        "outputs": {name: {"output": name, "target": aux.target, "learner": _learner_name(aux.estimator),
+                           "validation": aux.validation} for name, aux in getattr(fitted, "aux", {}).items()},
     }
+
+
+def _learner_name(estimator) -> str:
+    return {"HistGradientBoostingRegressor": "gbm", "RandomForestRegressor": "forest"}.get(
+        type(estimator).__name__, type(estimator).__name__)
 
 
 def to_onnx(fitted: FittedMetaModel):
@@ -61,8 +69,43 @@ def to_onnx(fitted: FittedMetaModel):
     from skl2onnx.common.data_types import FloatTensorType
 
     n = len(fitted.feature_names)
-    return convert_sklearn(fitted.estimator, initial_types=[(INPUT_NAME, FloatTensorType([None, n]))],
-                           target_opset=TARGET_OPSET)
+    types = [(INPUT_NAME, FloatTensorType([None, n]))]
+    model = convert_sklearn(fitted.estimator, initial_types=types, target_opset=TARGET_OPSET)
+    for name, aux in getattr(fitted, "aux", {}).items():
+        _append_output(model, convert_sklearn(aux.estimator, initial_types=types, target_opset=TARGET_OPSET), name)
+    return model
+
+
+def _append_output(model, other, name: str) -> None:
+    """Graft ``other``'s graph (same input) onto ``model`` as one more output called ``name``.
+
+    Every edge, initializer and node of ``other`` except the shared input is prefixed, so nothing
+    collides; its single output is renamed ``name``.
+    """
+    g, h = model.graph, other.graph
+    (out,) = [o.name for o in h.output]
+    rename = {out: name}
+    for init in h.initializer:
+        rename.setdefault(init.name, f"{name}__{init.name}")
+    for node in h.node:
+        for edge in list(node.input) + list(node.output):
+            if edge and edge != INPUT_NAME:
+                rename.setdefault(edge, f"{name}__{edge}")
+    for init in h.initializer:
+        init.name = rename[init.name]
+        g.initializer.append(init)
+    for node in h.node:
+        node.name = f"{name}__{node.name}"
+        node.input[:] = [rename.get(e, e) for e in node.input]
+        node.output[:] = [rename.get(e, e) for e in node.output]
+        g.node.append(node)
+    output = h.output[0]
+    output.name = name
+    g.output.append(output)
+    domains = {o.domain for o in model.opset_import}
+    for op in other.opset_import:
+        if op.domain not in domains:
+            model.opset_import.append(op)
 
 
 def parity(onnx_bytes: bytes, fitted: FittedMetaModel) -> float:
@@ -73,10 +116,16 @@ def parity(onnx_bytes: bytes, fitted: FittedMetaModel) -> float:
     if len(x) == 0:
         raise ParityError("the fitted meta-model carries no held-out rows to check parity on")
     session = ort.InferenceSession(onnx_bytes, providers=["CPUExecutionProvider"])
-    got = session.run(None, {INPUT_NAME: x})[0].reshape(-1)
+    outputs = session.run(None, {INPUT_NAME: x})
+    names = [o.name for o in session.get_outputs()]
+    pairs = [(outputs[0], fitted.estimator)]
+    pairs += [(outputs[names.index(name)], aux.estimator) for name, aux in getattr(fitted, "aux", {}).items()]
+    worst = 0.0
     with one_thread():
-        want = np.asarray(fitted.estimator.predict(x), dtype=np.float64).reshape(-1)
-    return float(np.max(np.abs(got.astype(np.float64) - want)))
+        for got, estimator in pairs:
+            want = np.asarray(estimator.predict(x), dtype=np.float64).reshape(-1)
+            worst = max(worst, float(np.max(np.abs(np.asarray(got, dtype=np.float64).reshape(-1) - want))))
+    return worst
 
 
 def export_onnx(fitted: FittedMetaModel, path: Path, tolerance: float = DEFAULT_TOLERANCE) -> ExportResult:

@@ -1,6 +1,6 @@
 import numpy as np
 
-from hpo_agent.agent.candidates import propose, rank, select, unit_scaled
+from hpo_agent.agent.candidates import clip_depth, propose, rank, select, unit_scaled
 from hpo_agent.agent.space import default_space
 
 
@@ -36,3 +36,19 @@ def test_select_skips_near_duplicates_when_asked():
     assert [c.config for c in chosen] == [grid[0], grid[2], grid[-1]]
     x = unit_scaled(space, [grid[0], grid[-1]])
     assert x.shape == (2, len(space.feature_names()))
+
+
+def test_clip_depth_caps_num_layers_and_merges_what_becomes_the_same_model():
+    space = default_space()
+    base = {"learning_rate": 1e-3, "batch_size": 32, "dropout": 0.1, "optimizer": "adam", "weight_decay": 0.0}
+    configs = [dict(base, num_layers=n) for n in (24, 3, 6, 12)]
+    clipped = clip_depth(configs, space, 6)
+    assert [c["num_layers"] for c in clipped] == [6, 3]  # 24, 6 and 12 all build the 6-layer model
+    assert clip_depth(configs, space, None) == configs
+    assert all(space.validate(c) for c in clipped)
+
+
+def test_tasks_say_how_deep_their_model_can_go():
+    from hpo_agent.agent.tasks import get_task
+
+    assert get_task("digits").max_num_layers() is None  # the small CNN builds any depth

@@ -76,6 +76,19 @@ def test_duplicated_queue_runs_each_config_once(tmp_path):
     assert collect_lib.enqueue_design(study, configs, SPACE, "random") == 0
 
 
+def test_a_larger_design_tops_the_study_up_to_n_configs(tmp_path):
+    study = optuna.create_study(storage=open_storage(str(tmp_path / "h.db")), study_name="t|mlp|cpu",
+                                direction="maximize")
+    first = collect_lib.design_configs(SPACE, "random", 4, seed=0)
+    assert collect_lib.enqueue_design(study, first, SPACE, "random") == 4
+    larger = collect_lib.design_configs(SPACE, "random", 6, seed=0)
+    assert not {config_key(c, SPACE.names) for c in first} >= {config_key(c, SPACE.names) for c in larger[:4]}
+    assert collect_lib.enqueue_design(study, larger, SPACE, "random") == 2  # 6 in all, not 4 + 6
+    assert collect_lib.enqueue_design(study, larger, SPACE, "random") == 0
+    # another design is counted on its own
+    assert collect_lib.enqueue_design(study, collect_lib.design_configs(SPACE, "sobol", 3, seed=0), SPACE, "sobol") == 3
+
+
 def test_abandoned_trial_is_requeued_and_its_old_copy_does_not_block_it(tmp_path):
     db = str(tmp_path / "h.db")
     study = optuna.create_study(storage=open_storage(db), study_name="t|mlp|cpu", direction="maximize")

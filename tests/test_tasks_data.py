@@ -121,6 +121,7 @@ def test_cifar10_mirror(shared_data):
     assert desc.n_train == 40 and sorted(set(desc.class_counts)) == [4]
     assert task.label_names[0] == "airplane" and metrics["n_rows"] == 20
     assert task.x["train"].dtype.is_floating_point is False
+    assert task.max_num_layers() == 8  # ResNet-18's residual blocks
 
 
 def test_ag_news_with_pretrained_minilm(shared_data):
@@ -130,3 +131,4 @@ def test_ag_news_with_pretrained_minilm(shared_data):
     desc, _ = _check(task, dict(CONFIG, num_layers=1), steps=1)
     assert desc.pretrained and desc.model_family == "minilm" and desc.extra["hidden_size"] == 384
     assert task.tokenizer.vocab_size == 30522
+    assert task.max_num_layers() == 6  # the checkpoint's depth: 12 or 24 would build the same model

@@ -42,17 +42,21 @@ class SuiteEntry:
 # without data they are skipped with a message.
 DEFAULT_SUITE = (
     SuiteEntry("digits", None, 60),
-    SuiteEntry("digits", 300, 40),
-    SuiteEntry("digits_x2", None, 20),
+    SuiteEntry("digits", 300, 60),
     SuiteEntry("breast_cancer", None, 40),
     SuiteEntry("wine", None, 40),
     SuiteEntry("iris", None, 40),
     SuiteEntry("iris", None, 729, "grid"),
     SuiteEntry("wine", None, 729, "grid"),
     SuiteEntry("breast_cancer", None, 729, "grid"),
-    SuiteEntry("ag_news_minilm", 4000, 40, fidelity_steps=TEXT_FIDELITY_STEPS, options=TEXT_OPTIONS),
-    SuiteEntry("sst2_minilm", 4000, 40, fidelity_steps=TEXT_FIDELITY_STEPS, options=TEXT_OPTIONS),
-    SuiteEntry("cifar10", None, 30, fidelity_steps=VISION_FIDELITY_STEPS),
+    SuiteEntry("breast_cancer", 150, 60),
+    SuiteEntry("wine", 60, 60),
+    SuiteEntry("digits_x2", None, 60),
+    SuiteEntry("sst2_minilm", 4000, 60, fidelity_steps=TEXT_FIDELITY_STEPS, options=TEXT_OPTIONS),
+    SuiteEntry("ag_news_minilm", 4000, 60, fidelity_steps=TEXT_FIDELITY_STEPS, options=TEXT_OPTIONS),
+    SuiteEntry("imdb", 4000, 60, fidelity_steps=TEXT_FIDELITY_STEPS, options=dict(TEXT_OPTIONS, model="minilm")),
+    SuiteEntry("cifar10", None, 60, fidelity_steps=VISION_FIDELITY_STEPS),
+    SuiteEntry("cifar10", 2000, 60, fidelity_steps=VISION_FIDELITY_STEPS),
 )
 PACKAGE_MODEL = Path(__file__).resolve().parent.parent / "agent" / "data" / "default_metamodel.onnx"
 

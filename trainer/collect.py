@@ -123,11 +123,14 @@ def enqueue_design(study: optuna.Study, configs: Sequence[Dict[str, Any]], space
 
     A config counts as present in any state except a trial that has been RUNNING for longer
     than ``stale_after_s`` (its worker was killed): that one is marked failed and re-queued.
+    The study ends up holding at most ``len(configs)`` configs of ``design``: a rerun with a
+    larger ``n`` *tops the design up* to ``n``. (A random design of 60 is not a superset of the
+    one of 40, since each param draws its own column; without the cap a top-up would run 60 more.)
     """
     import datetime as dt
 
     now = dt.datetime.now()
-    existing = set()
+    existing, of_design = set(), set()
     for t in study.get_trials(deepcopy=False):
         if t.state == optuna.trial.TrialState.RUNNING and _abandoned(t, now, stale_after_s):
             try:
@@ -138,13 +141,16 @@ def enqueue_design(study: optuna.Study, configs: Sequence[Dict[str, Any]], space
         if _discarded(t):
             continue  # never ran (the queue emptied under a worker, a duplicate, or abandoned)
         existing.add(t.user_attrs.get("config_key"))
+        if t.user_attrs.get("design") == design:
+            of_design.add(t.user_attrs.get("config_key"))
     added = 0
     for config in configs:
         key = config_key(config, space.names)
-        if key in existing:
+        if key in existing or len(of_design) >= len(configs):
             continue
         study.enqueue_trial(config, user_attrs={"config_key": key, "design": design})
         existing.add(key)
+        of_design.add(key)
         added += 1
     return added
 

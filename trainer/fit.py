@@ -18,6 +18,7 @@ import numpy as np
 
 from ..agent import metafeatures
 from ..agent.space import SearchSpace, default_space
+from .cost import AuxModel, cost_targets, fit_cost_model
 
 TARGET = {"name": "task_percentile_rank", "range": [0.0, 1.0], "higher_is_better": True,
           "definition": "percentile rank of the validation metric at the last fidelity among the task's trials; "
@@ -58,6 +59,8 @@ class Dataset:
     meta_feature_names: List[str]
     space: SearchSpace
     costs: Optional[np.ndarray] = None  # recorded wall seconds per row (NaN where unknown)
+    log_cost: Optional[np.ndarray] = None  # log10 training seconds per cost_unit (see .cost)
+    cost_unit: str = "step"
 
 
 def histories_space(frame) -> SearchSpace:
@@ -143,9 +146,10 @@ def build_dataset(frame, space: Optional[SearchSpace] = None) -> Dataset:
         y[np.asarray(idx)] = task_percentile_rank(frame.loc[idx, "value"].to_numpy(dtype=float), direction)
     costs = (_to_float(frame["wall_time_s"]) if "wall_time_s" in frame.columns
              else np.full(len(frame), np.nan))
+    log_cost, cost_unit = cost_targets(frame)
     return Dataset(np.hstack([x_mf, x_cfg]).astype(np.float32), y.astype(np.float32),
                    frame["task"].to_numpy().astype(object), frame["value"].to_numpy(dtype=float), directions,
-                   mf_names + space.feature_names(), mf_names, space, costs)
+                   mf_names + space.feature_names(), mf_names, space, costs, log_cost, cost_unit)
 
 
 def _to_float(column) -> np.ndarray:
@@ -249,11 +253,15 @@ class FittedMetaModel:
     validation: Dict[str, Any]
     holdout_x: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.float32))
     target: Dict[str, Any] = field(default_factory=lambda: dict(TARGET))
+    aux: Dict[str, AuxModel] = field(default_factory=dict)  # more outputs over the same input ("cost")
 
 
 def fit_metamodel(frame, space: Optional[SearchSpace] = None, learner: str = "gbm", seed: int = 0,
-                  validate: bool = True) -> FittedMetaModel:
+                  validate: bool = True, cost: bool = True) -> FittedMetaModel:
     """Fit on all histories; validate by leave-one-task-out when there are ≥ 2 tasks.
+
+    With ``cost`` (and enough recorded training times), a cost model is fitted too
+    (:mod:`.cost`, gradient boosting) and travels as ``aux['cost']``.
 
     ``learner='auto'`` fits every learner in :data:`LEARNERS` leave-one-task-out and keeps the
     one with the lowest mean top-1 regret; all their scores go into ``validation['compared']``.
@@ -281,8 +289,12 @@ def fit_metamodel(frame, space: Optional[SearchSpace] = None, learner: str = "gb
                   "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
                   "versions": {"python": platform.python_version(), "scikit-learn": sklearn.__version__,
                                "numpy": np.__version__}}
+    aux = {}
+    cost_model = fit_cost_model(data, "gbm", seed, validate) if cost else None
+    if cost_model is not None:
+        aux[cost_model.name] = cost_model
     return FittedMetaModel(estimator, learner, data.feature_names, data.meta_feature_names, data.space,
-                           provenance, validation, holdout.astype(np.float32))
+                           provenance, validation, holdout.astype(np.float32), aux=aux)
 
 
 def save_fitted(fitted: FittedMetaModel, path) -> None:

@@ -103,6 +103,7 @@ def load_table(path) -> "pandas.DataFrame":  # noqa: F821
 def save_table(frame, path) -> None:
     """Write histories as CSV or Parquet (by suffix); list columns are stored as JSON text."""
     import json
+    import os
     from pathlib import Path
 
     path = Path(path)
@@ -111,7 +112,10 @@ def save_table(frame, path) -> None:
     for col in out.columns:
         if out[col].map(lambda v: isinstance(v, (list, dict))).any():
             out[col] = out[col].map(lambda v: json.dumps(v) if isinstance(v, (list, dict)) else v)
+    # Written aside and renamed: collect workers that finish tasks at once never leave a torn file.
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     if path.suffix == ".parquet":
-        out.to_parquet(path, index=False)
+        out.to_parquet(tmp, index=False)
     else:
-        out.to_csv(path, index=False)
+        out.to_csv(tmp, index=False)
+    os.replace(tmp, path)

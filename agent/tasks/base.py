@@ -88,3 +88,8 @@ class Task(abc.ABC):
         """Parameters of the model built for ``config``; default builds it (cheap models only)."""
         model = self.build_model(config)
         return int(sum(p.numel() for p in model.parameters()))
+
+    def max_num_layers(self) -> Optional[int]:
+        """The most ``num_layers`` that change the model (a pretrained checkpoint's depth, an
+        architecture's block count); None where every value builds a different model."""
+        return None

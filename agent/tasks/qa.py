@@ -223,6 +223,12 @@ class QATask(Task):
         self.ensure_loaded()
         return effective_layers(self.spec, DEFAULT_NUM_LAYERS)
 
+    def max_num_layers(self) -> Optional[int]:
+        from ..models.text import max_layers
+
+        self.ensure_loaded()
+        return max_layers(self.spec)
+
     # -- model -----------------------------------------------------------------------------------
     def build_model(self, config: Dict[str, Any]) -> Any:
         from ..models.text import build_text_model

@@ -174,6 +174,12 @@ class TextTask(Task):
         self.ensure_loaded()
         return effective_layers(self.spec, DEFAULT_NUM_LAYERS)
 
+    def max_num_layers(self) -> Optional[int]:
+        from ..models.text import max_layers
+
+        self.ensure_loaded()
+        return max_layers(self.spec)
+
     # -- model -----------------------------------------------------------------------------------
     def _num_labels(self) -> int:
         return self.n_classes if self.task_type == "classification" else 1

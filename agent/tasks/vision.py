@@ -127,6 +127,9 @@ class ImageClassificationTask(Task):
 
         return total_blocks(self.arch)
 
+    def max_num_layers(self) -> Optional[int]:
+        return self.default_num_layers()  # blocks past the architecture's own are not built
+
     # -- model -----------------------------------------------------------------------------------
     def build_model(self, config: Dict[str, Any]) -> Any:
         from ..models.vision import build_vision_model
