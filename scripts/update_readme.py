@@ -38,6 +38,15 @@ def default_model_block() -> str:
              f"chosen by leave-one-task-out; file size {path.stat().st_size / 1024:.0f} KiB; ONNX/scikit-learn "
              f"parity {meta['parity']['max_abs_diff']:.1e} on {meta['parity']['rows']} rows. Histories: "
              "`histories/default.csv`."]
+    cost = (meta.get("outputs") or {}).get("cost")
+    if cost and cost.get("validation"):
+        v = cost["validation"]
+        lines += ["", f"Cost model (the file's second output, `{cost['target']['name']}`), leave-one-task-out: "
+                      f"median error ×{10 ** v['mean_median_abs_log10_error']:.2f} on a task it never saw, "
+                      f"×{10 ** v['mean_median_abs_log10_error_calibrated']:.2f} once one measured trial "
+                      f"calibrates the task's scale; within-task Spearman {v['mean_spearman']:.2f} (means over "
+                      f"{len(v['per_task'])} held-out tasks). No peak-memory model is shipped: the device keeps its "
+                      "analytic estimate and probes (see Memory below)."]
     ev = _load(ROOT / "benchmarks" / "results" / "evaluate_default.json")
     if ev:
         ks = ev["ks"]

@@ -18,17 +18,18 @@ def tiny_model(tmp_path_factory):
     db = str(d / "h.db")
     runner = CliRunner()
     for task in ("iris", "wine"):
-        result = runner.invoke(cli, ["collect", "--task", task, "--storage", db, "--n-configs", "6",
+        result = runner.invoke(cli, ["collect", "--task", task, "--storage", db, "--n-configs", "10",
                                      "--fidelities", "5,15", "--design", "sobol"])
         assert result.exit_code == 0, result.output
-        assert f"ran 6 trial(s): {task} 6" in result.output
+        assert f"ran 10 trial(s): {task} 10" in result.output
     # a rerun finds nothing missing (resumable, no duplicates)
-    result = runner.invoke(cli, ["collect", "--task", "iris", "--storage", db, "--n-configs", "6",
+    result = runner.invoke(cli, ["collect", "--task", "iris", "--storage", db, "--n-configs", "10",
                                  "--fidelities", "5,15", "--design", "sobol"])
     assert "ran 0 trial(s)" in result.output
     result = runner.invoke(cli, ["fit", "--storage", db, "--out", str(d / "m.joblib")])
     assert result.exit_code == 0, result.output
     assert "leave-one-task-out" in result.output
+    assert "cost model: log10_train_seconds_per_step; leave-one-task-out" in result.output
     result = runner.invoke(cli, ["export", str(d / "m.joblib"), "-o", str(d / "m.onnx")])
     assert result.exit_code == 0, result.output
     assert "parity: max abs difference" in result.output
@@ -39,7 +40,7 @@ def test_histories_record_fidelities_costs_and_outcomes(tiny_model):
     from hpo_agent.trainer.history import load_histories
 
     frame = load_histories(str(tiny_model.parent / "h.db"))
-    assert set(frame["task"]) == {"iris", "wine"} and len(frame) == 12
+    assert set(frame["task"]) == {"iris", "wine"} and len(frame) == 20
     row = frame.iloc[0]
     assert row["fidelity_steps"] == [5, 15] and len(row["fidelity_values"]) == 2
     assert row["wall_time_s"] > 0 and row["peak_rss_bytes"] > 0
@@ -57,6 +58,10 @@ def test_tune_reports_best_config_journals_every_trial_and_imports_back(tiny_mod
     assert 0.0 <= report["best"]["test_accuracy"] <= 1.0
     assert report["training_arguments"]["per_device_train_batch_size"] == report["best"]["config"]["batch_size"]
     assert set(report["phases_s"]) >= {"detect", "describe", "score", "search", "test"}
+    # the exported cost output's predictions sit beside the measured seconds per step
+    speed = report["speed_check"]
+    assert len(speed["candidates"]) == 3 and speed["speed_vs_histories"] > 0
+    assert "cost model: this device trains" in result.output
     assert report["elapsed_s"] <= 25 + 5
     for trial in report["trials"]:
         assert trial["predicted"] is not None and trial["outcome"] in ("complete", "pruned", "failed", "oom")

@@ -7,7 +7,8 @@ normalised regret of the best of its top-k picks: ``(best - best_of_k) / (best -
 the task's finished trials (1 = picked only the worst or only failures, 0 = picked the best).
 
 Methods:
-- ``gbm`` / ``forest``: the meta-model learners (task meta-features + config → rank).
+- ``gbm`` / ``gbm_balanced`` / ``forest``: the meta-model learners (task meta-features + config →
+  rank; ``_balanced`` weighs every task alike).
 - ``average_rank``: zero-shot portfolio (as in Syne Tune): each config scored by its mean
   percentile rank on the other tasks (the nearest config there, when configs differ per task).
 - ``nearest_task``: the same, but only from the task nearest in meta-feature space.
@@ -22,14 +23,14 @@ from typing import Any, Dict, List, Sequence
 import numpy as np
 
 from ..agent.candidates import scale_encoded
-from .fit import Dataset, build_dataset, make_learner, one_thread, task_group
+from .fit import LEARNERS, Dataset, build_dataset, fit_learner, one_thread, task_group
 
 KS = (1, 3, 5, 10)
 # Cost-aware view: the configs a method ranks first are "run" in its order until their recorded
 # cost reaches this fraction of what running every recorded config of the task cost.
 COST_FRACTIONS = (0.05, 0.1, 0.25)
 RANDOM_ORDERS = 200  # permutations averaged for the random baseline's cost-capped regret
-METHODS = ("gbm", "forest", "average_rank", "nearest_task", "random")
+METHODS = (*LEARNERS, "average_rank", "nearest_task", "random")
 
 
 def _regrets(values: np.ndarray, direction: str):
@@ -156,8 +157,8 @@ def _evaluate_task(data: Dataset, task: str, tasks: Sequence[str], methods, ks, 
                 entry[method][f"regret@cost{f:g}"] = float(np.mean(
                     [cost_capped_regret(values, costs, o, f, direction) for o in orders]))
             continue
-        if method in ("gbm", "forest"):
-            scores = make_learner(method, seed).fit(data.x[train], data.y[train]).predict(data.x[test])
+        if method in LEARNERS:
+            scores = fit_learner(method, data.x[train], data.y[train], data.tasks[train], seed).predict(data.x[test])
         elif method == "average_rank":
             scores = _portfolio_scores(data, test, others)
         else:

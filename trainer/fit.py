@@ -159,7 +159,9 @@ def _to_float(column) -> np.ndarray:
     return pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64)
 
 
-LEARNERS = ("gbm", "forest")
+# ``_balanced``: every task weighs the same in the fit (rows weighted 1 / the task's row count),
+# so three tabular tasks with full grids (769 rows each) do not drown 60-row text tasks.
+LEARNERS = ("gbm", "gbm_balanced", "forest")
 
 
 # Built-in tasks made from another task's data (``digits_x2`` is digits upscaled to 16×16).
@@ -183,6 +185,20 @@ def one_thread():
     return threadpool_limits(limits=1, user_api="openmp")
 
 
+def task_balanced_weights(tasks: np.ndarray) -> np.ndarray:
+    """Row weights 1 / (rows of the row's task), scaled to mean 1."""
+    _, inverse, counts = np.unique(np.asarray(tasks, dtype=str), return_inverse=True, return_counts=True)
+    w = 1.0 / counts[inverse]
+    return w * (len(w) / w.sum())
+
+
+def fit_learner(name: str, x: np.ndarray, y: np.ndarray, tasks: np.ndarray, seed: int = 0):
+    """Fit the learner ``name`` (one of :data:`LEARNERS`) on rows of ``tasks``."""
+    base, balanced = (name[:-len("_balanced")], True) if name.endswith("_balanced") else (name, False)
+    weights = task_balanced_weights(tasks) if balanced else None
+    return make_learner(base, seed).fit(x, y, sample_weight=weights)
+
+
 def make_learner(name: str = "gbm", seed: int = 0):
     """A fresh scikit-learn regressor: ``gbm`` (histogram gradient boosting) or ``forest``."""
     if name == "gbm":
@@ -196,7 +212,7 @@ def make_learner(name: str = "gbm", seed: int = 0):
         from sklearn.ensemble import RandomForestRegressor
 
         return RandomForestRegressor(n_estimators=64, max_depth=12, min_samples_leaf=5, random_state=seed, n_jobs=1)
-    raise ValueError(f"learner '{name}' is not known; use gbm or forest")
+    raise ValueError(f"learner '{name}' is not known; use one of {', '.join(LEARNERS)}")
 
 
 def regret_at_top1(values: np.ndarray, scores: np.ndarray, direction: str) -> float:
@@ -231,7 +247,7 @@ def _loto(data: Dataset, learner: str, seed: int) -> Dict[str, Any]:
         train = np.array([task_group(t) != task_group(task) for t in data.tasks])
         if not train.any():
             continue
-        model = make_learner(learner, seed).fit(data.x[train], data.y[train])
+        model = fit_learner(learner, data.x[train], data.y[train], data.tasks[train], seed)
         scores = model.predict(data.x[test])
         varies = np.ptp(data.y[test]) > 0 and np.ptp(scores) > 0
         rho = spearmanr(scores, data.y[test]).statistic if varies else float("nan")
@@ -281,7 +297,7 @@ def fit_metamodel(frame, space: Optional[SearchSpace] = None, learner: str = "gb
     else:
         validation = leave_one_task_out(data, learner, seed) if validate and len(tasks) >= 2 else {}
     with one_thread():
-        estimator = make_learner(learner, seed).fit(data.x, data.y)
+        estimator = fit_learner(learner, data.x, data.y, data.tasks, seed)
     rng = np.random.default_rng(seed)
     holdout = data.x[rng.choice(len(data.x), size=min(200, len(data.x)), replace=False)]
     provenance = {"tasks": tasks, "rows": int(len(data.x)),

@@ -11,7 +11,7 @@ import click
 @click.command("fit")
 @click.option("--storage", default="histories.db", show_default=True, help="SQLite file, SQLAlchemy URL, or a .csv/.parquet history table.")
 @click.option("--out", "out_path", type=click.Path(path_type=Path), default=Path("metamodel.joblib"), show_default=True)
-@click.option("--learner", type=click.Choice(["auto", "gbm", "forest"]), default="gbm", show_default=True,
+@click.option("--learner", type=click.Choice(["auto", "gbm", "gbm_balanced", "forest"]), default="gbm", show_default=True,
               help="auto: the learner with the lowest leave-one-task-out regret.")
 @click.option("--seed", type=int, default=0, show_default=True)
 def command(storage, out_path, learner, seed):
@@ -37,4 +37,13 @@ def command(storage, out_path, learner, seed):
         v = fitted.validation
         click.echo(f"leave-one-task-out: mean top-1 regret {v['mean_regret_top1']}, mean Spearman {v['mean_spearman']}")
         click.echo(json.dumps(v["per_task"], indent=1))
+    cost = fitted.aux.get("cost")
+    if cost is not None:
+        v = cost.validation
+        detail = (f"; leave-one-task-out median |log10 error| {v['mean_median_abs_log10_error']:.3f}, "
+                  f"{v['mean_median_abs_log10_error_calibrated']:.3f} after one calibrating trial, within-task "
+                  f"Spearman {v['mean_spearman']:.2f}") if v else ""
+        click.echo(f"cost model: {cost.target['name']}{detail}")
+    else:
+        click.echo("cost model: none (fewer than 20 trials with recorded training times)")
     click.echo(f"saved: {out_path}  (next: hpo-agent export {out_path})")
