@@ -46,7 +46,7 @@ def default_model_block() -> str:
                       f"×{10 ** v['mean_median_abs_log10_error_calibrated']:.2f} once one measured trial "
                       f"calibrates the task's scale; within-task Spearman {v['mean_spearman']:.2f} (means over "
                       f"{len(v['per_task'])} held-out tasks). No peak-memory model is shipped: the device keeps its "
-                      "analytic estimate and probes (see Memory below)."]
+                      "analytic estimate and one-step probes (see **Memory estimate** under Benchmarks)."]
     ev = _load(ROOT / "benchmarks" / "results" / "evaluate_default.json")
     if ev:
         ks = ev["ks"]

@@ -306,7 +306,7 @@ def fit_metamodel(frame, space: Optional[SearchSpace] = None, learner: str = "gb
                   "versions": {"python": platform.python_version(), "scikit-learn": sklearn.__version__,
                                "numpy": np.__version__}}
     aux = {}
-    cost_model = fit_cost_model(data, "gbm", seed, validate) if cost else None
+    cost_model = fit_cost_model(data, seed, validate) if cost else None
     if cost_model is not None:
         aux[cost_model.name] = cost_model
     return FittedMetaModel(estimator, learner, data.feature_names, data.meta_feature_names, data.space,
