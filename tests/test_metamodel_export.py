@@ -106,3 +106,15 @@ def test_device_refuses_bad_files_with_a_clear_message(tmp_path):
 def test_fit_on_empty_histories_says_what_to_do():
     with pytest.raises(ValueError, match="hpo-agent collect"):
         fit_metamodel(pd.DataFrame())
+
+
+def test_task_balanced_weights_give_every_task_the_same_total():
+    from hpo_agent.trainer.fit import fit_learner, task_balanced_weights
+
+    tasks = np.array(["a"] * 6 + ["b"] * 2)
+    w = task_balanced_weights(tasks)
+    assert w[:6].sum() == pytest.approx(w[6:].sum()) and w.mean() == pytest.approx(1.0)
+    x, y = np.arange(8, dtype=np.float32)[:, None], np.arange(8, dtype=np.float32)
+    assert fit_learner("gbm_balanced", x, y, tasks).predict(x).shape == (8,)
+    with pytest.raises(ValueError, match="gbm, gbm_balanced, forest"):
+        fit_learner("svm", x, y, tasks)
