@@ -115,7 +115,7 @@ def speed_check(candidates: Sequence[Candidate], measured: Dict[str, float]) -> 
     """
     rows = []
     for cand in candidates:
-        key = config_key(cand.config, sorted(cand.config))
+        key = config_key(cand.config)
         if cand.predicted_s_per_step and measured.get(key):
             rows.append({"config": cand.config, "predicted_s_per_step": cand.predicted_s_per_step,
                          "measured_s_per_step": measured[key]})

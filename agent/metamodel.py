@@ -97,7 +97,9 @@ class MetaModel:
         return self.predict_matrix(self.features(task_features, configs))
 
     def predict_matrix(self, x: np.ndarray) -> np.ndarray:
-        name = self.session.get_outputs()[0].name  # the score; extra outputs are not computed
+        # Only the score is fetched, though onnxruntime still evaluates every output's graph
+        # (measured): why the cost model is kept small (trainer/cost.py).
+        name = self.session.get_outputs()[0].name
         out = self.session.run([name], {self.input_name: np.asarray(x, dtype=np.float32)})[0]
         return np.asarray(out, dtype=np.float32).reshape(-1)
 

@@ -77,7 +77,7 @@ def _speed_check(state, trials: List[Dict[str, Any]]) -> Optional[Dict[str, Any]
     for t in trials:
         first = t["rungs"][0]
         if first["outcome"] == Outcome.COMPLETE.value and first["steps"]:
-            measured[config_key(t["config"], sorted(t["config"]))] = first["train_seconds"] / first["steps"]
+            measured[config_key(t["config"])] = first["train_seconds"] / first["steps"]
     return speed_check(state.candidates, measured)
 
 

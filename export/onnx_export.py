@@ -53,14 +53,9 @@ def metadata(fitted: FittedMetaModel, parity: Dict[str, Any]) -> Dict[str, Any]:
         "validation": fitted.validation,
         "parity": parity,
         # More outputs over the same input, by name (output 0 is always the score above).
-        "outputs": {name: {"output": name, "target": aux.target, "learner": _learner_name(aux.estimator),
+        "outputs": {name: {"output": name, "target": aux.target, "learner": aux.learner,
                            "validation": aux.validation} for name, aux in getattr(fitted, "aux", {}).items()},
     }
-
-
-def _learner_name(estimator) -> str:
-    return {"HistGradientBoostingRegressor": "gbm", "RandomForestRegressor": "forest"}.get(
-        type(estimator).__name__, type(estimator).__name__)
 
 
 def to_onnx(fitted: FittedMetaModel):

@@ -28,6 +28,7 @@ class AuxModel:
     estimator: Any
     target: Dict[str, Any]
     validation: Dict[str, Any] = field(default_factory=dict)
+    learner: str = "gbm"
 
 
 def cost_targets(frame) -> Tuple[np.ndarray, str]:
