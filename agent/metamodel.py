@@ -104,18 +104,31 @@ class MetaModel:
         return np.asarray(out, dtype=np.float32).reshape(-1)
 
     def has_output(self, name: str) -> bool:
-        """Whether the file carries the named extra output (``"cost"``; older files have none)."""
+        """Whether the file carries the named extra output (``"cost"``, ``"memory"``; older files have none)."""
         return name in (self.meta.get("outputs") or {}) and name in [o.name for o in self.session.get_outputs()]
+
+    def predict_output(self, name: str, task_features: Dict[str, float],
+                       configs: Sequence[Dict[str, Any]]) -> Optional[np.ndarray]:
+        """The named extra output per config, as stored (float64), or None when the file lacks it."""
+        if not self.has_output(name):
+            return None
+        if not len(configs):
+            return np.zeros(0, dtype=np.float64)
+        out = self.session.run([name], {self.input_name: self.features(task_features, configs)})[0]
+        return np.asarray(out, dtype=np.float64).reshape(-1)
 
     def predict_cost(self, task_features: Dict[str, float], configs: Sequence[Dict[str, Any]]) -> Optional[np.ndarray]:
         """Predicted training seconds per fidelity unit per config (see ``meta['outputs']['cost']``),
         or None when the file has no cost model."""
-        if not self.has_output("cost"):
-            return None
-        if not len(configs):
-            return np.zeros(0, dtype=np.float64)
-        out = self.session.run(["cost"], {self.input_name: self.features(task_features, configs)})[0]
-        return np.power(10.0, np.asarray(out, dtype=np.float64).reshape(-1))
+        out = self.predict_output("cost", task_features, configs)
+        return None if out is None else np.power(10.0, out)
+
+    def predict_memory_ratio(self, task_features: Dict[str, float],
+                             configs: Sequence[Dict[str, Any]]) -> Optional[np.ndarray]:
+        """Predicted measured / analytic training working set per config (see
+        ``meta['outputs']['memory']``), or None when the file has no memory model."""
+        out = self.predict_output("memory", task_features, configs)
+        return None if out is None else np.power(10.0, out)
 
     def describe(self) -> Dict[str, Any]:
         """A short summary for reports: path, schema, target, provenance and validation."""

@@ -154,7 +154,12 @@ def _prepare(state: TuneState, task, info, runner, progress: Progress) -> Journa
         configs = clip_depth(propose(model.space, opts.n_proposals, rng), model.space, task.max_num_layers())
         ranked = rank(configs, model.predict(state.meta_features, configs))
     with _phase(state, "memory", progress):
-        estimate = _memory_estimator(task, info.kind)
+        correction = None
+        if model.has_output("memory"):
+            # the learned correction to the analytic working set (trainer/memory.py)
+            def correction(config: Dict[str, Any]) -> float:
+                return float(model.predict_memory_ratio(state.meta_features, [config])[0])
+        estimate = _memory_estimator(task, info.kind, correction)
         if state.isolated and state.memory_budget_bytes:
             # Trials run capped in a child: borderline configs can be tried for one step there.
             def run_probe(cand: Candidate) -> Dict[str, Any]:
@@ -192,23 +197,35 @@ def _overhead_mib(kind: str) -> int:
     return int(devices.default_overhead_bytes(kind) / 2**20)
 
 
-def _memory_estimator(task, kind: str) -> Callable[[Dict[str, Any]], int]:
+def memory_estimate(task, config: Dict[str, Any], overhead_bytes: int, params_cache: Optional[Dict] = None):
+    """The analytic :class:`~hpo_agent.devices.MemoryEstimate` of training ``config`` on ``task``."""
     from .. import devices
 
-    params_by_layers: Dict[Any, int] = {}
+    cache = params_cache if params_cache is not None else {}
+    key = config.get("num_layers")
+    if key not in cache:  # parameters depend on the depth, not on the other knobs
+        cache[key] = task.count_params(config)
+    return devices.estimate_training_memory(
+        n_params=cache[key], optimizer=str(config["optimizer"]),
+        batch_size=int(config["batch_size"]),
+        activation_bytes_per_sample=devices.calibrated_activation_bytes(
+            task.activation_bytes_per_sample(config), getattr(task, "activation_model", "leaf")),
+        overhead_bytes=overhead_bytes,
+        momentum=0.9 if str(config["optimizer"]).lower() == "sgd" else 0.0)
+
+
+def _memory_estimator(task, kind: str, correction: Optional[Callable[[Dict[str, Any]], float]] = None
+                      ) -> Callable[[Dict[str, Any]], int]:
+    """Bytes to train a config: runtime overhead plus the analytic working set, scaled by
+    ``correction(config)`` (the meta-model's learned ratio, :mod:`hpo_agent.trainer.memory`) when given."""
+    from .. import devices
+
+    overhead = devices.default_overhead_bytes(kind)
+    cache: Dict[Any, int] = {}
 
     def estimate(config: Dict[str, Any]) -> int:
-        key = config.get("num_layers")
-        if key not in params_by_layers:  # parameters depend on the depth, not on the other knobs
-            params_by_layers[key] = task.count_params(config)
-        est = devices.estimate_training_memory(
-            n_params=params_by_layers[key], optimizer=str(config["optimizer"]),
-            batch_size=int(config["batch_size"]),
-            activation_bytes_per_sample=devices.calibrated_activation_bytes(
-                task.activation_bytes_per_sample(config), getattr(task, "activation_model", "leaf")),
-            overhead_bytes=devices.default_overhead_bytes(kind),
-            momentum=0.9 if str(config["optimizer"]).lower() == "sgd" else 0.0)
-        return int(est.total_bytes)
+        working = memory_estimate(task, config, 0, cache).total_bytes
+        return int(overhead + working * (correction(config) if correction is not None else 1.0))
 
     return estimate
 

@@ -32,6 +32,7 @@ from hpo_agent.devices._limits import (
 from hpo_agent.devices._monitor import ResourceMonitor
 from hpo_agent.devices._nvml import NvmlSession, load_pynvml, nvml_probe, nvml_readings
 from hpo_agent.devices._oom import exit_code_is_oom, is_oom
+from hpo_agent.devices._peak import PeakTracker, peak_tracking_available
 from hpo_agent.devices._profiles import (
     DeviceProfile,
     PowerMode,
@@ -56,6 +57,8 @@ from hpo_agent.devices._tegra import (
 from hpo_agent.devices._units import format_bytes, parse_memory
 
 __all__ = [
+    "PeakTracker",
+    "peak_tracking_available",
     "ACTIVATION_CALIBRATION",
     "CPU_TORCH_OVERHEAD_BYTES",
     "calibrated_activation_bytes",

@@ -45,8 +45,8 @@ def default_model_block() -> str:
                       f"median error ×{10 ** v['mean_median_abs_log10_error']:.2f} on a task it never saw, "
                       f"×{10 ** v['mean_median_abs_log10_error_calibrated']:.2f} once one measured trial "
                       f"calibrates the task's scale; within-task Spearman {v['mean_spearman']:.2f} (means over "
-                      f"{len(v['per_task'])} held-out tasks). No peak-memory model is shipped: the device keeps its "
-                      "analytic estimate and one-step probes (see **Memory estimate** under Benchmarks)."]
+                      f"{len(v['per_task'])} held-out tasks)."]
+    lines += ["", _memory_model_line(meta)]
     ev = _load(ROOT / "benchmarks" / "results" / "evaluate_default.json")
     if ev:
         ks = ev["ks"]
@@ -75,6 +75,26 @@ def default_model_block() -> str:
                       f"{metric.replace('_', ' ')}; `hpo-agent --help` answered in {job['help_wall_s_median']:.2f} s "
                       "(median of 5)."]
     return "\n".join(lines)
+
+
+def _memory_model_line(meta) -> str:
+    mem = (meta.get("outputs") or {}).get("memory")
+    checked = (meta.get("validation") or {}).get("memory")
+    v = (mem or {}).get("validation") or checked
+    if not v:
+        return ("No memory model is shipped (no measured working sets): the device keeps its analytic estimate and "
+                "one-step probes (see **Memory estimate** under Benchmarks).")
+    figures = (f"leave-one-task-out, the corrected total (runtime overhead + working set) is off by a median "
+               f"{100 * v['mean_median_total_error']:.1f} % against {100 * v['mean_median_total_error_analytic']:.1f} % "
+               f"for the analytic estimate alone (working set alone: ×{10 ** v['mean_median_abs_log10_error']:.2f} "
+               f"vs ×{10 ** v['mean_median_abs_log10_error_analytic']:.2f}; means over held-out tasks)")
+    if mem:
+        return (f"Memory model (output `memory`, `{mem['target']['name']}`: a learned correction to the analytic "
+                f"working set, from {mem['target']['rows']} measured short runs, `histories/memory.csv`): {figures}; "
+                "`tune` multiplies the analytic working set by it before dropping configs.")
+    return (f"No memory model is shipped: a learned correction to the analytic working set (measured short runs, "
+            f"`histories/memory.csv`) did not beat the analytic estimate: {figures}. The device keeps its analytic "
+            "estimate and one-step probes (see **Memory estimate** under Benchmarks).")
 
 
 def benchmarks_block() -> str:

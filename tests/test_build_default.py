@@ -23,3 +23,19 @@ def test_only_one_task_collects_that_task_and_writes_the_table(tmp_path):
     table = read_table(csv)
     assert set(table["task"]) == {"iris"} and set(table["design"]) == {"random", "grid"}
     assert len(table) == 10  # --quick: 5 configs per suite entry
+
+
+def test_memory_probes_measure_recorded_configs_resumably(tmp_path):
+    from hpo_agent import devices
+
+    if not devices.peak_tracking_available():
+        pytest.skip("measuring working sets needs Linux's /proc/self/clear_refs")
+    db, mem = str(tmp_path / "h.db"), tmp_path / "m.csv"
+    args = ["--quick", "--only", "iris", "--no-fit", "--storage", db, "--csv", str(tmp_path / "h.csv"),
+            "--memory", "--memory-csv", str(mem)]
+    assert build_default.main(args) == 0
+    table = read_table(mem)
+    assert set(table["task"]) == {"iris"} and len(table) == 3  # --quick: 3 probes per variant
+    assert (table["estimated_working_set_bytes"] > 0).all() and (table["working_set_bytes"] > 0).all()
+    assert build_default.main(args) == 0  # a rerun measures nothing new
+    assert len(read_table(mem)) == 3

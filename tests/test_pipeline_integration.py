@@ -30,6 +30,9 @@ def tiny_model(tmp_path_factory):
     assert result.exit_code == 0, result.output
     assert "leave-one-task-out" in result.output
     assert "cost model: log10_train_seconds_per_step; leave-one-task-out" in result.output
+    from hpo_agent import devices
+    if devices.peak_tracking_available():  # the trials' recorded working sets make a memory model
+        assert "memory model (" in result.output and "% for the analytic estimate alone" in result.output
     result = runner.invoke(cli, ["export", str(d / "m.joblib"), "-o", str(d / "m.onnx")])
     assert result.exit_code == 0, result.output
     assert "parity: max abs difference" in result.output
@@ -44,6 +47,12 @@ def test_histories_record_fidelities_costs_and_outcomes(tiny_model):
     row = frame.iloc[0]
     assert row["fidelity_steps"] == [5, 15] and len(row["fidelity_values"]) == 2
     assert row["wall_time_s"] > 0 and row["peak_rss_bytes"] > 0
+    # each trial's own working set (what the memory model learns from) and the analytic figure
+    assert (frame["estimated_working_set_bytes"] > 0).all()
+    from hpo_agent import devices
+    if devices.peak_tracking_available():
+        measured = frame["working_set_bytes"].dropna()  # not the first trial of a process (warm-up)
+        assert len(measured) >= len(frame) - 2 and (measured >= 0).all() and measured.max() > 0
     assert set(frame["outcome"]) <= {"complete", "failed", "oom"}
     assert "mf.log10_n_train" in frame.columns and "param.learning_rate" in frame.columns
 

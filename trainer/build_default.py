@@ -36,9 +36,10 @@ class SuiteEntry:
     options: Dict[str, Any] = field(default_factory=dict)
 
 
-# Task variants that differ in modality, size, input, model. The three small tabular tasks also
-# get the seed's full grid (729 configs): the replay benchmark (benchmarks/replay.py) needs every
-# grid config's recorded result on a task. Text tasks need HPO_AGENT_DATA_DIR (or hub access);
+# Task variants that differ in modality, size, input, model. The three small tabular tasks and
+# digits also get the seed's full grid (729 configs): the replay benchmark (benchmarks/replay.py)
+# needs every grid config's recorded result on a task, and digits (a CNN, ~3-8 s a trial here) is
+# the one whose grid costs enough, and spreads its scores enough, to separate the methods. Text tasks need HPO_AGENT_DATA_DIR (or hub access);
 # without data they are skipped with a message.
 DEFAULT_SUITE = (
     SuiteEntry("digits", None, 60),
@@ -49,6 +50,7 @@ DEFAULT_SUITE = (
     SuiteEntry("iris", None, 729, "grid"),
     SuiteEntry("wine", None, 729, "grid"),
     SuiteEntry("breast_cancer", None, 729, "grid"),
+    SuiteEntry("digits", None, 729, "grid"),
     SuiteEntry("breast_cancer", 150, 60),
     SuiteEntry("wine", 60, 60),
     SuiteEntry("digits_x2", None, 60),
@@ -72,12 +74,16 @@ def main(argv=None) -> int:
                         help="collect only this suite task (repeatable; several workers can split the suite)")
     parser.add_argument("--no-fit", action="store_true", help="collect only; fit and export later")
     parser.add_argument("--no-collect", action="store_true", help="fit and export from the store as it is")
+    parser.add_argument("--memory", action="store_true",
+                        help="also measure working sets of short runs for the memory model (resumable)")
+    parser.add_argument("--memory-csv", default="histories/memory.csv")
     args = parser.parse_args(argv)
 
     from ..export import export_onnx
     from .collect import CollectOptions, collect
     from .fit import fit_metamodel
-    from .history import load_histories, save_table
+    from .history import load_histories, load_table, save_table
+    from .memory import memory_rows
 
     Path(args.storage).parent.mkdir(parents=True, exist_ok=True)
     wanted = set(args.only or [])
@@ -95,17 +101,57 @@ def main(argv=None) -> int:
             continue
         print("collected", counts, flush=True)
         save_table(load_histories(args.storage), args.csv)  # commit-able progress after every task
+    if args.memory:
+        measure_memory(load_histories(args.storage), args.memory_csv, wanted, args.seed,
+                       MEMORY_PROBES_PER_TASK if not args.quick else 3)
     if args.no_fit:
         return 0
     frame = load_histories(args.storage)
     save_table(frame, args.csv)
-    fitted = fit_metamodel(frame, learner="auto", seed=args.seed)
+    memory = memory_rows(frame, load_table(args.memory_csv) if Path(args.memory_csv).is_file() else None)
+    fitted = fit_metamodel(frame, learner="auto", seed=args.seed, memory=memory)
     result = export_onnx(fitted, Path(args.out))
     print(json.dumps({"rows": fitted.provenance["rows"], "tasks": fitted.provenance["tasks"],
+                      "outputs": sorted(fitted.aux),
                       "validation": {k: v for k, v in fitted.validation.items() if k != "per_task"},
                       "parity_max_abs_diff": result.max_abs_diff, "file": str(result.path),
                       "size_bytes": result.size_bytes}, indent=1))
     return 0
+
+
+MEMORY_PROBES_PER_TASK = 16
+
+
+def measure_memory(frame, path: str, wanted, seed: int, per_task: int) -> None:
+    """Working sets of ``per_task`` recorded configs per suite variant, in this process (one torch
+    thread), appended to the table at ``path`` after each variant; variants already there are skipped."""
+    import pandas as pd
+    import torch
+
+    from ..agent.tasks import get_task
+    from .history import load_table, save_table
+    from .memory import probe_configs, probe_memory
+
+    torch.set_num_threads(1)
+    table = load_table(path) if Path(path).is_file() else pd.DataFrame()
+    done = set(table["task"]) if len(table) else set()
+    for entry in DEFAULT_SUITE:
+        task_id = entry.task if entry.max_train is None else f"{entry.task}@n{entry.max_train}"
+        if task_id in done or (wanted and entry.task not in wanted):
+            continue
+        configs = probe_configs(frame, task_id, per_task)
+        if not configs:
+            continue
+        try:
+            task = get_task(entry.task, seed=seed, max_train=entry.max_train, **entry.options)
+            rows = probe_memory(task, task_id, configs, seed=seed)
+        except (ValueError, ImportError) as exc:
+            print(f"memory: skipped {task_id}: {exc}", flush=True)
+            continue
+        done.add(task_id)
+        table = pd.concat([table, pd.DataFrame(rows)], ignore_index=True)
+        save_table(table, path)
+        print(f"memory: {task_id} {len(rows)} rows", flush=True)
 
 
 if __name__ == "__main__":

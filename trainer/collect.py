@@ -203,6 +203,9 @@ def prepare_study(storage_path: str, name: str, direction: str, attrs: Dict[str,
         return study, enqueue_design(study, configs, space, design)
 
 
+_WARM = False  # whether this process has trained before (see run_trial's working set)
+
+
 def run_trial(task, config: Dict[str, Any], fidelity_steps: Sequence[int], seed: int,
               report: Callable[[float, int], None]) -> Dict[str, Any]:
     """Train ``config`` on ``task``, calling ``report(value, step)`` at each fidelity; returns attrs."""
@@ -214,8 +217,9 @@ def run_trial(task, config: Dict[str, Any], fidelity_steps: Sequence[int], seed:
     values: List[Optional[float]] = []
     outcome, error = Outcome.COMPLETE, None
     monitor = devices.ResourceMonitor(interval_s=0.5)
+    peak = devices.PeakTracker()  # this trial's own peak, not the collector's lifetime (trainer/memory.py)
     try:
-        with monitor:
+        with monitor, peak:
             run = TrialRun(task, config, seed=seed)
             for steps in fidelity_steps:
                 run.train(steps=steps)
@@ -227,9 +231,23 @@ def run_trial(task, config: Dict[str, Any], fidelity_steps: Sequence[int], seed:
         outcome = Outcome.OOM if devices.is_oom(exc) else Outcome.FAILED
         error = f"{type(exc).__name__}: {exc}"[:500]
     summary = monitor.summary()
+    global _WARM
+    # The first trial in a process also pays for torch's runtime (~170 MiB here): not its own.
+    working_set, _WARM = (peak.working_set_bytes if _WARM else None), True
     return {"outcome": outcome.value, "error": error, "values": values, "train_seconds_at_fidelity": times,
             "wall_time_s": time.monotonic() - t0, "peak_rss_bytes": summary.get("rss_bytes_max"),
+            "working_set_bytes": working_set,
+            "estimated_working_set_bytes": _analytic_working_set(task, config),
             "resources": summary}
+
+
+def _analytic_working_set(task, config: Dict[str, Any]) -> Optional[int]:
+    from .memory import analytic_working_set
+
+    try:
+        return analytic_working_set(task, config)
+    except (AttributeError, NotImplementedError, ValueError, KeyError):  # a task without a memory model
+        return None
 
 
 def collect(opts: CollectOptions, progress: Callable[..., None] = lambda *a, **k: None) -> Dict[str, int]:
@@ -288,6 +306,8 @@ def _trial_attrs(attrs: Dict[str, Any], task, opts: CollectOptions) -> Dict[str,
         "fidelity_steps": list(opts.fidelity_steps)[:len(attrs["values"])],
         "train_seconds_at_fidelity": attrs["train_seconds_at_fidelity"],
         "wall_time_s": attrs["wall_time_s"], "peak_rss_bytes": attrs["peak_rss_bytes"],
+        "working_set_bytes": attrs.get("working_set_bytes"),
+        "estimated_working_set_bytes": attrs.get("estimated_working_set_bytes"),
         "device_class": opts.device_class, "metric": task.metric.name,
         "versions": {"python": platform.python_version(), "torch": torch.__version__},
         "seed": opts.seed,

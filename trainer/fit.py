@@ -273,11 +273,14 @@ class FittedMetaModel:
 
 
 def fit_metamodel(frame, space: Optional[SearchSpace] = None, learner: str = "gbm", seed: int = 0,
-                  validate: bool = True, cost: bool = True) -> FittedMetaModel:
+                  validate: bool = True, cost: bool = True, memory=None) -> FittedMetaModel:
     """Fit on all histories; validate by leave-one-task-out when there are ≥ 2 tasks.
 
     With ``cost`` (and enough recorded training times), a cost model is fitted too
-    (:mod:`.cost`, gradient boosting) and travels as ``aux['cost']``.
+    (:mod:`.cost`, gradient boosting) and travels as ``aux['cost']``. With a ``memory`` table of
+    measured working sets (:mod:`.memory`), the memory correction travels as ``aux['memory']`` when
+    it validates better than the analytic estimate (its scores land in ``validation['memory']``
+    either way).
 
     ``learner='auto'`` fits every learner in :data:`LEARNERS` leave-one-task-out and keeps the
     one with the lowest mean top-1 regret; all their scores go into ``validation['compared']``.
@@ -309,6 +312,16 @@ def fit_metamodel(frame, space: Optional[SearchSpace] = None, learner: str = "gb
     cost_model = fit_cost_model(data, seed, validate) if cost else None
     if cost_model is not None:
         aux[cost_model.name] = cost_model
+    if memory is not None and len(memory):
+        from .memory import beats_analytic, fit_memory_model
+
+        memory_model = fit_memory_model(memory, data.space, data.meta_feature_names, seed, validate)
+        if memory_model is not None:
+            shipped = beats_analytic(memory_model) or not validate
+            validation = dict(validation, memory={"shipped": shipped, **{
+                k: v for k, v in memory_model.validation.items() if k != "per_task"}})
+            if shipped:
+                aux[memory_model.name] = memory_model
     return FittedMetaModel(estimator, learner, data.feature_names, data.meta_feature_names, data.space,
                            provenance, validation, holdout.astype(np.float32), aux=aux)
 

@@ -14,19 +14,25 @@ import click
 @click.option("--learner", type=click.Choice(["auto", "gbm", "gbm_balanced", "forest"]), default="gbm", show_default=True,
               help="auto: the learner with the lowest leave-one-task-out regret.")
 @click.option("--seed", type=int, default=0, show_default=True)
-def command(storage, out_path, learner, seed):
+@click.option("--memory-table", type=click.Path(path_type=Path), default=None,
+              help="measured working sets (python -m hpo_agent.trainer.build_default --memory writes "
+                   "histories/memory.csv) for the memory model; trials that recorded theirs count too.")
+def command(storage, out_path, learner, seed, memory_table):
     """Fit the performance meta-model (task meta-features + config → per-task rank) and print its
     leave-one-task-out validation."""
     try:
         from ...trainer.fit import fit_metamodel, save_fitted
-        from ...trainer.history import load_histories
+        from ...trainer.history import load_histories, load_table
+        from ...trainer.memory import memory_rows
     except ImportError as exc:
         raise click.ClickException(f"fit needs the workstation extra ({exc.name} is missing): "
                                    "pip install 'hpo-agent[workstation]'")
     from . import CliError, UsageFailure
 
     try:
-        fitted = fit_metamodel(load_histories(storage), learner=learner, seed=seed)
+        frame = load_histories(storage)
+        memory = memory_rows(frame, load_table(memory_table) if memory_table is not None else None)
+        fitted = fit_metamodel(frame, learner=learner, seed=seed, memory=memory)
     except FileNotFoundError as exc:
         raise UsageFailure(str(exc))
     except ValueError as exc:
@@ -46,4 +52,11 @@ def command(storage, out_path, learner, seed):
         click.echo(f"cost model: {cost.target['name']}{detail}")
     else:
         click.echo("cost model: none (fewer than 20 trials with recorded training times)")
+    mem = fitted.validation.get("memory")
+    if mem:
+        verdict = "shipped" if mem["shipped"] else "not shipped: it does not beat the analytic estimate"
+        click.echo(f"memory model ({verdict}): leave-one-task-out median error of the total "
+                   f"{100 * mem['mean_median_total_error']:.1f} % vs {100 * mem['mean_median_total_error_analytic']:.1f} % "
+                   f"for the analytic estimate alone (working set |log10 error| {mem['mean_median_abs_log10_error']:.3f} "
+                   f"vs {mem['mean_median_abs_log10_error_analytic']:.3f})")
     click.echo(f"saved: {out_path}  (next: hpo-agent export {out_path})")
