@@ -154,11 +154,9 @@ def _prepare(state: TuneState, task, info, runner, progress: Progress) -> Journa
         configs = clip_depth(propose(model.space, opts.n_proposals, rng), model.space, task.max_num_layers())
         ranked = rank(configs, model.predict(state.meta_features, configs))
     with _phase(state, "memory", progress):
-        correction = None
-        if model.has_output("memory"):
-            # the learned correction to the analytic working set (trainer/memory.py)
-            def correction(config: Dict[str, Any]) -> float:
-                return float(model.predict_memory_ratio(state.meta_features, [config])[0])
+        # the learned correction to the analytic working set, where the file has one (trainer/memory.py)
+        correction = ((lambda config: float(model.predict_memory_ratio(state.meta_features, [config])[0]))
+                      if model.has_output("memory") else None)
         estimate = _memory_estimator(task, info.kind, correction)
         if state.isolated and state.memory_budget_bytes:
             # Trials run capped in a child: borderline configs can be tried for one step there.

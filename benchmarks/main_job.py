@@ -12,7 +12,6 @@ import argparse
 import json
 import os
 import platform
-import shutil
 import statistics
 import subprocess
 import sys
@@ -20,11 +19,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from _common import hpo_agent_exe
+
 HERE = Path(__file__).resolve().parent
-
-
-def _exe() -> str:
-    return shutil.which("hpo-agent") or str(Path(sys.executable).with_name("hpo-agent"))
 
 
 def main(argv=None) -> int:
@@ -40,13 +37,13 @@ def main(argv=None) -> int:
     help_times = []
     for _ in range(5):
         t0 = time.perf_counter()
-        subprocess.run([_exe(), "--help"], check=True, capture_output=True, env=env)
+        subprocess.run([hpo_agent_exe(), "--help"], check=True, capture_output=True, env=env)
         help_times.append(time.perf_counter() - t0)
 
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         extra = ["--memory-limit", args.memory_limit] if args.memory_limit else []
-        proc = subprocess.run([_exe(), "tune", "--task", args.task, "--budget", args.budget, "--out", tmp, *extra],
+        proc = subprocess.run([hpo_agent_exe(), "tune", "--task", args.task, "--budget", args.budget, "--out", tmp, *extra],
                               capture_output=True, text=True, env=env)
         wall = time.perf_counter() - t0
         if proc.returncode != 0:

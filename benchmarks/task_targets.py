@@ -16,15 +16,15 @@ import argparse
 import json
 import os
 import platform
-import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
+
+from _common import hpo_agent_exe
 
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "results" / "task_targets.json"
@@ -58,16 +58,12 @@ TARGETS = (
 )
 
 
-def _exe() -> str:
-    return shutil.which("hpo-agent") or str(Path(sys.executable).with_name("hpo-agent"))
-
-
 def run_target(target: Target, threads: Optional[int]) -> Dict:
     env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1")
     if threads:
         env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
     with tempfile.TemporaryDirectory() as tmp:
-        cmd = [_exe(), "tune", "--task", target.task, "--budget", target.budget, "--out", tmp, "--quiet"]
+        cmd = [hpo_agent_exe(), "tune", "--task", target.task, "--budget", target.budget, "--out", tmp, "--quiet"]
         for option in target.options:
             cmd += ["--task-option", option]
         load = os.getloadavg()[0]

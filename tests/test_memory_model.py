@@ -104,3 +104,29 @@ def test_the_device_estimate_scales_only_the_working_set():
     corrected = _memory_estimator(_Task(), "cpu", lambda c: 2.0)(config)
     overhead = devices.default_overhead_bytes("cpu")
     assert corrected - overhead == pytest.approx(2 * (plain - overhead), abs=2)
+
+
+@pytest.mark.integration
+def test_tune_drops_configs_by_the_corrected_estimate(tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from hpo_agent.agent.cli import cli
+    from hpo_agent.agent.tasks import get_task
+    from hpo_agent.trainer.memory import analytic_working_set
+
+    fitted = fit_metamodel(synthetic_histories(), memory=memory_table())
+    assert "memory" in fitted.aux
+    export_onnx(fitted, tmp_path / "m.onnx")
+    result = CliRunner().invoke(cli, ["tune", "--task", "iris", "--budget", "40s", "--model", str(tmp_path / "m.onnx"),
+                                      "--candidates", "2", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    header = json.loads((tmp_path / "iris" / "journal.jsonl").read_text().splitlines()[0])
+    model, task = MetaModel.load(tmp_path / "m.onnx"), get_task("iris", seed=0)
+    overhead = devices.default_overhead_bytes("cpu")
+    for cand in header["candidates"]:
+        ratio = model.predict_memory_ratio(header["meta_features"], [cand["config"]])[0]
+        assert ratio > 1.0  # the synthetic law: the analytic figure is always an underestimate
+        want = overhead + analytic_working_set(task, cand["config"]) * ratio
+        assert cand["estimated_bytes"] == pytest.approx(want, abs=2)

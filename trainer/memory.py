@@ -41,7 +41,7 @@ def analytic_working_set(task, config: Dict[str, Any]) -> int:
     """The device's estimate for ``config`` on ``task`` without the runtime overhead."""
     from ..agent.tune import memory_estimate
 
-    est = memory_estimate(task, config, overhead_bytes=0)
+    est = memory_estimate(task.ensure_loaded(), config, overhead_bytes=0)
     return int(est.total_bytes)
 
 
