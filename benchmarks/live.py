@@ -134,10 +134,14 @@ def main(argv=None) -> int:
     parser.add_argument("--seeds", type=int, default=1)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--histories", default=str(ROOT / "histories" / "default.csv"))
-    parser.add_argument("--learner", default="forest")
+    parser.add_argument("--learner", default="", help="meta-model learner; default: the shipped model's")
     parser.add_argument("--out", default=str(RESULTS / "live.json"))
     parser.add_argument("--fresh", action="store_true")
     args = parser.parse_args(argv)
+    if not args.learner:
+        from hpo_agent.agent.metamodel import MetaModel
+
+        args.learner = MetaModel.load().describe().get("learner", "forest")
 
     out = Path(args.out)
     rows = [] if args.fresh or not out.is_file() else json.loads(out.read_text()).get("rows", [])
@@ -184,6 +188,7 @@ def _write(out: Path, rows, args) -> dict:
         summary["wins_ties_losses_vs_optuna_tpe_sha"][idx] += 1
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"benchmark": "live", "budget_s": args.budget, "threads": args.threads,
+                               "learner": args.learner, "date": time.strftime("%Y-%m-%d"),
                                "machine": f"{platform.machine()} {platform.system()}, {os.cpu_count()} CPUs, "
                                           f"python {platform.python_version()}",
                                "summary": summary, "rows": rows}, indent=1) + "\n")

@@ -3,6 +3,7 @@ recorded full-grid histories, in simulated time (see ``hpo_agent.trainer.replay`
 
     python benchmarks/replay.py                       # every full-grid task in histories/default.csv
     python benchmarks/replay.py --tasks iris --seeds 2 --max-fraction 0.05   # a small slice
+    python benchmarks/replay.py --jobs 2              # (task, seed) pairs in 2 worker processes
 
 Writes ``benchmarks/results/replay.json`` (summary, per-task regrets at each budget fraction,
 compressed anytime traces) and ``replay.png`` (mean anytime regret per method). hpo-agent's
@@ -34,11 +35,12 @@ def main(argv=None) -> int:
     parser.add_argument("--histories", default=str(ROOT / "histories" / "default.csv"))
     parser.add_argument("--tasks", default="", help="comma-separated; default: every full-grid task")
     parser.add_argument("--methods", default=",".join(rp.METHODS))
-    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--max-fraction", type=float, default=0.25, help="budget as a fraction of the grid's cost")
     parser.add_argument("--learner", default="", help="meta-model learner; default: the shipped model's")
     parser.add_argument("--out", default=str(RESULTS / "replay.json"))
     parser.add_argument("--plot", default="", help="PNG path; default: next to --out")
+    parser.add_argument("--jobs", type=int, default=1, help="worker processes over (task, seed) pairs")
     args = parser.parse_args(argv)
 
     frame = load_table(args.histories)
@@ -53,27 +55,34 @@ def main(argv=None) -> int:
     learner = args.learner or MetaModel.load().describe().get("learner", "forest")
     fractions = [f for f in rp.FRACTIONS if f <= args.max_fraction + 1e-12] or [args.max_fraction]
 
-    runs, per_task, started = {}, {}, time.perf_counter()
+    runs, per_task, started = {t: {m: {} for m in methods} for t in tasks}, {}, time.perf_counter()
+    wall = {t: {m: 0.0 for m in methods} for t in tasks}
+    _SHARED.update(frame=frame, tables=tables, methods=methods, learner=learner, max_fraction=args.max_fraction)
+    jobs = [(task, seed) for task in tasks for seed in range(args.seeds)]
+    if args.jobs > 1:  # (task, seed) pairs are independent: fork workers that inherit the histories
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("fork"),
+                                 initializer=_one_thread_torch) as pool:
+            results = list(pool.map(_run_one, jobs))
+    else:
+        results = [_run_one(job) for job in jobs]
+    for (task, seed), (traces, seconds) in zip(jobs, results):
+        table = tables[task]
+        runs[task].update({m: {**runs[task][m], seed: traces[m]} for m in methods})
+        for m in methods:
+            wall[task][m] += seconds[m]
+        print(f"{task} seed {seed}: " + ", ".join(
+            f"{m} {rp.regret_at(traces[m], 0.1 * table.full_cost):.3f}" for m in methods), flush=True)
     for task in tasks:
         table = tables[task]
-        budget = args.max_fraction * table.full_cost
-        runs[task] = {m: {} for m in methods}
-        wall = {m: 0.0 for m in methods}
-        for seed in range(args.seeds):
-            scores = rp.loto_scores(frame, table, learner=learner, seed=seed) if "hpo_agent" in methods else None
-            for method in methods:
-                t0 = time.perf_counter()
-                clock = rp.replay(table, method, seed, budget, scores=scores)
-                wall[method] += time.perf_counter() - t0
-                runs[task][method][seed] = _compress(clock.trace)
-            print(f"{task} seed {seed}: " + ", ".join(
-                f"{m} {rp.regret_at(runs[task][m][seed], 0.1 * table.full_cost):.3f}" for m in methods), flush=True)
         per_task[task] = {
             "n_configs": len(table.configs), "fidelity_steps": list(table.fidelity_steps),
-            "grid_cost_s": table.full_cost, "budget_s": budget,
+            "grid_cost_s": table.full_cost, "budget_s": args.max_fraction * table.full_cost,
             "regret": {f"{f:g}": {m: [rp.regret_at(runs[task][m][s], f * table.full_cost) for s in range(args.seeds)]
                                   for m in methods} for f in fractions},
-            "method_wall_s": wall,
+            "method_wall_s": wall[task],
             "traces": {m: {str(s): runs[task][m][s] for s in range(args.seeds)} for m in methods},
         }
     summary = rp.summarise(runs, {t: tables[t].full_cost for t in tasks}, fractions)
@@ -93,6 +102,36 @@ def main(argv=None) -> int:
     print(json.dumps({"mean_regret": summary["mean_regret"], "average_rank": summary["average_rank"],
                       "speedup": summary.get("speedup_to_reference_final_regret", {}).get("median")}, indent=1))
     return 0
+
+
+_SHARED: dict = {}  # the histories and settings, set before workers fork (not pickled per job)
+
+
+def _one_thread_torch() -> None:
+    try:  # Optuna's GP sampler runs on torch: one thread per worker process
+        import torch
+
+        torch.set_num_threads(1)
+    except ImportError:
+        pass
+
+
+def _run_one(job):
+    """Every method on one (task, seed): compressed traces and seconds spent per method."""
+    from hpo_agent.trainer import replay as rp
+
+    task, seed = job
+    table, methods = _SHARED["tables"][task], _SHARED["methods"]
+    budget = _SHARED["max_fraction"] * table.full_cost
+    scores = (rp.loto_scores(_SHARED["frame"], table, learner=_SHARED["learner"], seed=seed)
+              if "hpo_agent" in methods else None)
+    traces, seconds = {}, {}
+    for method in methods:
+        t0 = time.perf_counter()
+        clock = rp.replay(table, method, seed, budget, scores=scores)
+        seconds[method] = time.perf_counter() - t0
+        traces[method] = _compress(clock.trace)
+    return traces, seconds
 
 
 def _compress(trace):

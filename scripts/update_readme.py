@@ -104,7 +104,7 @@ def benchmarks_block() -> str:
         summ = rp["summary"]
         fracs = summ["fractions"]
         tasks = ", ".join(f"`{t}`" for t in rp["tasks"])
-        lines += [f"**Replay** (`python benchmarks/replay.py`): {len(rp['tasks'])} held-out tasks with a recorded "
+        lines += [f"**Replay** (`python benchmarks/replay.py --seeds {rp['seeds']} --jobs 2`): {len(rp['tasks'])} held-out tasks with a recorded "
                   f"full grid ({tasks}; {rp['per_task'][rp['tasks'][0]]['n_configs']} configs each), "
                   f"{rp['seeds']} seeds, budgets as a fraction of the full grid's recorded training time; "
                   f"hpo-agent's meta-model ({rp['learner']}) is fitted without the task under test. Mean "
@@ -125,10 +125,14 @@ def benchmarks_block() -> str:
     if lv and lv["rows"]:
         w, t, l = lv["summary"]["wins_ties_losses_vs_optuna_tpe_sha"]
         methods = ["hpo_agent", "optuna_tpe_sha", "random"]
-        lines += ["", f"**Live** (`python benchmarks/live.py`, {lv['machine']}, one torch thread each): every method "
-                      f"gets the same {lv['budget_s']:.0f} s wall-clock budget per task, then its chosen config's "
-                      "test accuracy; hpo-agent uses a meta-model fitted without the task. Overhead = wall time not "
-                      "spent in training steps (set-up, evaluation, sampling):", "",
+        n_seeds = len({r["seed"] for r in lv["rows"]})
+        model = (f"a `{lv['learner']}` meta-model fitted without the task on the histories of {lv['date']}"
+                 if lv.get("learner") and lv.get("date") else "a meta-model fitted without the task")
+        lines += ["", f"**Live** (`python benchmarks/live.py --seeds {n_seeds}`, {lv['machine']}, one torch thread "
+                      f"each): every method gets the same {lv['budget_s']:.0f} s wall-clock budget per task, then its "
+                      f"chosen config's test accuracy (mean over {n_seeds} seed{'s' if n_seeds > 1 else ''}); "
+                      f"hpo-agent uses {model}. Overhead = wall time not spent in training steps (set-up, "
+                      "evaluation, sampling):", "",
                   *_two_part_head("task", [f"{m} test" for m in methods], [f"{m} overhead s" for m in methods])]
         by = {}
         for r in lv["rows"]:
@@ -139,7 +143,7 @@ def benchmarks_block() -> str:
                 return format(sum(vals) / len(vals), fmt) if vals else "–"
             lines.append(f"| {task} | " + " | ".join(cell(m, "test", ".3f") for m in methods) + " | "
                          + " | ".join(cell(m, "overhead_s", ".1f") for m in methods) + " |")
-        lines += ["", f"hpo-agent vs Optuna TPE + pruner: **{w} wins, {t} ties, {l} losses**."]
+        lines += ["", f"hpo-agent vs Optuna TPE + pruner, per task × seed: **{w} wins, {t} ties, {l} losses**."]
     ov = _load(ROOT / "benchmarks" / "results" / "overhead.json")
     if ov:
         sz = ov["sizes"]

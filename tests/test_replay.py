@@ -96,20 +96,24 @@ def test_summary_ranks_ties_and_speedup():
     assert out["speedup_to_reference_final_regret"]["median"] == pytest.approx(5.0)
 
 
-def test_replay_benchmark_runs_on_a_slice_of_the_committed_histories(tmp_path):
-    """The benchmark script end to end on one recorded full-grid task (small budget, one seed)."""
+def test_replay_benchmark_runs_on_a_slice_of_the_committed_histories(tmp_path, monkeypatch):
+    """The benchmark script end to end on one recorded full-grid task (small budget, two seeds in
+    two worker processes)."""
     import importlib.util
+    import sys
     from pathlib import Path
 
     root = Path(__file__).resolve().parent.parent
     spec = importlib.util.spec_from_file_location("replay_bench", root / "benchmarks" / "replay.py")
     bench = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, bench)  # workers get _run_one by name, as under `python`
     spec.loader.exec_module(bench)
     out = tmp_path / "replay.json"
-    assert bench.main(["--tasks", "iris", "--seeds", "1", "--max-fraction", "0.05",
+    assert bench.main(["--tasks", "iris", "--seeds", "2", "--max-fraction", "0.05", "--jobs", "2",
                        "--methods", "grid,random,tpe,tpe_sha,hpo_agent", "--out", str(out)]) == 0
     result = json.loads(out.read_text())
     assert result["per_task"]["iris"]["n_configs"] == 729
     regrets = result["summary"]["mean_regret"]["0.05"]
     assert set(regrets) == {"grid", "random", "tpe", "tpe_sha", "hpo_agent"}
     assert all(0.0 <= r <= 1.0 for r in regrets.values())
+    assert set(result["per_task"]["iris"]["traces"]["random"]) == {"0", "1"}  # both seeds, from worker processes
