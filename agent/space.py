@@ -212,6 +212,12 @@ def default_space() -> SearchSpace:
     ))
 
 
+def plain_value(value: Any) -> Any:
+    """A numpy scalar as its Python value (configs read from tables must serialise to JSON and
+    compare equal to Optuna's distribution choices); anything else unchanged."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def config_key(config: Config, names: Optional[Sequence[str]] = None) -> str:
     """A stable text key for a config (used to de-duplicate trials)."""
     names = names or sorted(config)

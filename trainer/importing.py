@@ -14,14 +14,16 @@ attrs = metric, meta-features, search space), so that ``fit``, ``evaluate`` and
   :func:`export_table` carry everything (``direction``, ``metric``, ``search_space``, ``mf.*``,
   fidelities, costs), so they import back with no options.
 - **an Optuna study** from any storage URL, with its task name and meta-features given
-  (:func:`import_optuna_study`); the search space is read from its trials' distributions.
+  (:func:`import_optuna_study`, in :mod:`.import_optuna`, re-exported here); the search space is
+  read from its trials' distributions.
 
 Meta-features other than the built-in ones (:mod:`hpo_agent.agent.metafeatures`) are recorded
 with ``meta_feature_version = "custom"`` and their names in ``meta_feature_names``; ``fit`` then
 uses those names, and a meta-model fitted on them is queried with the same names.
 
 Importing is idempotent: every imported trial carries an ``import_key`` (a hash of its source
-row, or of the source study and trial number) and keys already in the study are skipped.
+row, or of the source study and trial number) and keys already in the study are skipped
+(:mod:`.import_store` writes every source's records).
 """
 
 from __future__ import annotations
@@ -30,25 +32,27 @@ import hashlib
 import json
 import math
 from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
-import optuna
 
 from ..agent import metafeatures
 from ..agent.metamodel import CUSTOM_META_FEATURES
-from ..agent.space import PARAM_TYPES, Param, SearchSpace, config_key, default_space
+from ..agent.space import PARAM_TYPES, SearchSpace, config_key, default_space, plain_value
 from .history import read_table
-from .storage import distributions, open_storage, storage_url, study_lock, study_name
+from .import_optuna import import_optuna_study, infer_space
+from .import_store import ImportResult, ImportRecord, write_study
+from .storage import study_name
+
+__all__ = ["OUTCOMES", "ImportResult", "export_table", "import_optuna_study", "import_table", "infer_space",
+           "load_space", "space_from_data"]
 
 OUTCOMES = ("complete", "failed", "oom", "pruned")
 # Columns of an exported table that are bookkeeping, never meta-features.
 _TABLE_COLUMNS = {"task", "model_family", "device_class", "study", "number", "metric", "direction", "value",
                   "outcome", "wall_time_s", "peak_rss_bytes", "fidelity_steps", "fidelity_values",
                   "train_seconds_at_fidelity", "meta_feature_version", "search_space", "cost"}
-TS = optuna.trial.TrialState
 
 
 # -- search-space files ------------------------------------------------------------------------
@@ -106,33 +110,6 @@ def export_table(storage: str, path, tasks: Optional[Sequence[str]] = None) -> i
         raise ValueError(f"{storage} holds no finished trials" + (f" for tasks {list(tasks)}" if tasks else ""))
     save_table(frame, path)
     return int(len(frame))
-
-
-@dataclass
-class ImportResult:
-    """Per study: trials added, already present, failed (no objective), invalid rows skipped."""
-
-    studies: Dict[str, Dict[str, int]] = field(default_factory=dict)
-    meta_feature_names: List[str] = field(default_factory=list)
-    meta_feature_version: Any = None
-    space: Optional[SearchSpace] = None
-    ignored_columns: List[str] = field(default_factory=list)
-
-    @property
-    def added(self) -> int:
-        return sum(s["added"] for s in self.studies.values())
-
-
-@dataclass
-class _Record:
-    config: Dict[str, Any]
-    value: float
-    outcome: str
-    import_key: str
-    cost: Optional[float] = None
-    peak_rss_bytes: Optional[float] = None
-    intermediate: Dict[int, float] = field(default_factory=dict)
-    extra: Dict[str, Any] = field(default_factory=dict)
 
 
 def import_table(table, storage: str, space: Optional[SearchSpace] = None, direction: Optional[str] = None, *,
@@ -200,7 +177,7 @@ def import_table(table, storage: str, space: Optional[SearchSpace] = None, direc
                  "search_space": space.to_dict(),
                  "import": {"kind": "table", "source": source, "objective_column": str(objective_column),
                             "cost_column": cost_column}}
-        counts = _write_study(storage, name, task_direction, attrs, records, space)
+        counts = write_study(storage, name, task_direction, attrs, records, space)
         counts["invalid"] = n_bad
         result.studies[name] = counts
     return result
@@ -288,21 +265,17 @@ def _first(rows, column: str):
     return str(values.iloc[0]) if len(values) else None
 
 
-def _plain(value):
-    """numpy scalars → Python scalars (JSON, Optuna distributions)."""
-    return value.item() if isinstance(value, np.generic) else value
-
 
 def _table_records(rows, space: SearchSpace, param_cols, objective_column, cost_column, group) -> tuple:
     records, bad = [], []
     seen: Counter = Counter()
     for index, row in rows.iterrows():
-        raw = {name: _plain(row[col]) for name, col in param_cols.items()}
+        raw = {name: plain_value(row[col]) for name, col in param_cols.items()}
         try:
             missing = [n for n, v in raw.items() if v is None or (isinstance(v, float) and math.isnan(v))]
             if missing:
                 raise ValueError(f"no value for {missing}")
-            config = {k: _plain(v) for k, v in space.validate(raw).items()}
+            config = {k: plain_value(v) for k, v in space.validate(raw).items()}
         except ValueError as exc:
             line = index + 2 if isinstance(index, (int, np.integer)) else index  # CSV line: header, 1-based
             bad.append(f"line {line}: {exc}")
@@ -316,7 +289,7 @@ def _table_records(rows, space: SearchSpace, param_cols, objective_column, cost_
         key = config_key(config, space.names)
         content = json.dumps([*group, key, repr(value), outcome], default=str)
         seen[content] += 1
-        records.append(_Record(
+        records.append(ImportRecord(
             config=config, value=value, outcome=outcome,
             import_key=hashlib.sha256(f"{content}#{seen[content]}".encode()).hexdigest()[:24],
             cost=_number(row[cost_column]) if cost_column else None,
@@ -345,149 +318,3 @@ def _fidelities(row) -> Dict[int, float]:
         return {int(s): float(v) for s, v in pairs if v is not None and math.isfinite(float(v))}
     except (TypeError, ValueError):
         return {}
-
-
-# -- Optuna studies --------------------------------------------------------------------------------
-def import_optuna_study(source: str, study: str, storage: str, task: Optional[str] = None,
-                        meta: Optional[Mapping[str, float]] = None, space: Optional[SearchSpace] = None, *,
-                        model_family: str = "imported", device_class: str = "any", metric: Optional[str] = None,
-                        skip_invalid: bool = False) -> ImportResult:
-    """Copy the finished trials of Optuna study ``study`` in ``source`` (a storage URL or SQLite
-    path) into ``storage`` as task ``task`` (default: the study's name) with meta-features
-    ``meta`` (default: the study's own ``meta_features`` attribute, when it has one)."""
-    try:
-        src = optuna.load_study(study_name=study, storage=storage_url(source))
-    except KeyError:
-        names = [s.study_name for s in optuna.get_all_study_summaries(storage_url(source), include_best_trial=False)]
-        raise ValueError(f"no study '{study}' in {source} (studies: {', '.join(names) or 'none'})") from None
-    if len(src.directions) != 1:
-        raise ValueError(f"study '{study}' has {len(src.directions)} objectives; only single-objective studies import")
-    trials = [t for t in src.get_trials(deepcopy=False) if t.state in (TS.COMPLETE, TS.FAIL, TS.PRUNED)]
-    if not trials:
-        raise ValueError(f"study '{study}' has no finished trials")
-    space = space or infer_space(trials)
-    features = dict(meta) if meta else dict(src.user_attrs.get("meta_features") or {})
-    if not features:
-        raise ValueError(f"give task '{task or study}' its meta-features (--meta name=value, repeated); "
-                         "the meta-model predicts from them")
-    names = list(features)
-    builtin = set(names) == set(metafeatures.feature_names())
-    if builtin:
-        names = metafeatures.feature_names()
-        features = {n: float(features[n]) for n in names}
-    version = metafeatures.META_FEATURE_VERSION if builtin else CUSTOM_META_FEATURES
-    records, bad = [], []
-    for t in trials:
-        try:
-            missing = [n for n in space.names if n not in t.params]
-            if missing:
-                raise ValueError(f"no value for {missing} (conditional params are not supported)")
-            config = {k: _plain(v) for k, v in space.validate({n: t.params[n] for n in space.names}).items()}
-        except ValueError as exc:
-            bad.append(f"trial {t.number}: {exc}")
-            continue
-        outcome = {TS.COMPLETE: "complete", TS.PRUNED: "pruned"}.get(t.state, "failed")
-        value = float(t.value) if t.state == TS.COMPLETE and t.value is not None else float("nan")
-        if outcome == "complete" and not math.isfinite(value):
-            outcome = "failed"
-        seconds = (t.datetime_complete - t.datetime_start).total_seconds() \
-            if t.datetime_complete and t.datetime_start else None
-        records.append(_Record(config=config, value=value, outcome=outcome, cost=seconds,
-                               import_key=hashlib.sha256(f"{source}|{study}|{t.number}".encode()).hexdigest()[:24],
-                               intermediate={int(k): float(v) for k, v in t.intermediate_values.items()
-                                             if v is not None and math.isfinite(v)},
-                               extra={"source_trial": t.number}))
-    if bad and not skip_invalid:
-        more = f" (and {len(bad) - 5} more)" if len(bad) > 5 else ""
-        raise ValueError(f"study '{study}': {len(bad)} trial(s) do not fit the search space: {'; '.join(bad[:5])}{more}; "
-                         "give a wider --space, or pass --skip-invalid to leave them out")
-    task = task or study
-    direction = "max" if src.direction == optuna.study.StudyDirection.MAXIMIZE else "min"
-    name = study_name(task, model_family, device_class)
-    attrs = {"metric": metric or src.user_attrs.get("metric") or "objective",
-             "task_description": {"name": task, "source": f"optuna:{study}"},
-             "meta_features": features, "meta_feature_names": names, "meta_feature_version": version,
-             "search_space": space.to_dict(), "import": {"kind": "optuna", "study": study}}
-    counts = _write_study(storage, name, direction, attrs, records, space)
-    counts["invalid"] = len(bad)
-    return ImportResult(studies={name: counts}, meta_feature_names=names, meta_feature_version=version, space=space)
-
-
-def infer_space(trials: Sequence[optuna.trial.FrozenTrial]) -> SearchSpace:
-    """The union of the trials' Optuna distributions as a :class:`SearchSpace` (widest bounds)."""
-    found: Dict[str, Param] = {}
-    for t in trials:
-        for name, dist in t.distributions.items():
-            param = _param_of(name, dist)
-            old = found.get(name)
-            if old is None:
-                found[name] = param
-            elif old.type != param.type or old.log != param.log:
-                raise ValueError(f"param '{name}' changes type or scale between trials; give a --space")
-            elif param.type == "categorical":
-                found[name] = Param(name, "categorical", choices=tuple(dict.fromkeys(old.choices + param.choices)))
-            else:
-                found[name] = Param(name, param.type, min(old.low, param.low), max(old.high, param.high), log=param.log)
-    if not found:
-        raise ValueError("the study's trials have no params")
-    return SearchSpace(tuple(found.values()))
-
-
-def _param_of(name: str, dist) -> Param:
-    d = optuna.distributions
-    if isinstance(dist, d.CategoricalDistribution):
-        return Param(name, "categorical", choices=tuple(dist.choices))
-    if isinstance(dist, d.IntDistribution):
-        return Param(name, "int", dist.low, dist.high, log=dist.log)
-    if isinstance(dist, d.FloatDistribution):
-        return Param(name, "float", dist.low, dist.high, log=dist.log)
-    raise ValueError(f"param '{name}' has an unsupported distribution {type(dist).__name__}")
-
-
-# -- writing -----------------------------------------------------------------------------------------
-_CHECKED = ("search_space", "meta_feature_names", "meta_feature_version", "meta_features")
-
-
-def _write_study(storage: str, name: str, direction: str, attrs: Dict[str, Any], records: Sequence[_Record],
-                 space: SearchSpace) -> Dict[str, int]:
-    """Create or extend one study; refuse to mix spaces or meta-features; skip known import keys."""
-    store = open_storage(storage)
-    attrs = json.loads(json.dumps(attrs))
-    with study_lock(storage, name):
-        study = optuna.create_study(storage=store, study_name=name, load_if_exists=True,
-                                    direction="maximize" if direction == "max" else "minimize")
-        if study.direction != (optuna.study.StudyDirection.MAXIMIZE if direction == "max"
-                               else optuna.study.StudyDirection.MINIMIZE):
-            raise ValueError(f"study '{name}' exists in {storage} with the other direction")
-        current = study.user_attrs
-        for key in _CHECKED:
-            if key in current and current[key] != attrs[key]:
-                raise ValueError(f"study '{name}' exists in {storage} with another {key} "
-                                 f"({json.dumps(current[key])[:200]}); import into a new store or fix the table")
-        for key, value in attrs.items():
-            if current.get(key) != value:
-                study.set_user_attr(key, value)
-        present = {t.user_attrs.get("import_key") for t in study.get_trials(deepcopy=False)}
-        dists = distributions(space)
-        new, failed = [], 0
-        for r in records:
-            if r.import_key in present:
-                continue
-            present.add(r.import_key)
-            state = {"complete": TS.COMPLETE, "pruned": TS.PRUNED}.get(r.outcome, TS.FAIL)
-            failed += state != TS.COMPLETE
-            # Optuna writes each attribute with its own queries: keep only what readers use.
-            user_attrs = {"config_key": config_key(r.config, space.names), "outcome": r.outcome,
-                          "import_key": r.import_key, "wall_time_s": _finite_or_none(r.cost),
-                          "peak_rss_bytes": _finite_or_none(r.peak_rss_bytes),
-                          "fidelity_steps": sorted(r.intermediate) or None, **r.extra}
-            user_attrs = {k: v for k, v in user_attrs.items() if v is not None}
-            new.append(optuna.trial.create_trial(
-                state=state, value=r.value if state == TS.COMPLETE else None, params=r.config,
-                distributions=dists, user_attrs=user_attrs, intermediate_values=dict(r.intermediate)))
-        study.add_trials(new)
-    return {"added": len(new), "present": len(records) - len(new), "failed": failed}
-
-
-def _finite_or_none(value) -> Optional[float]:
-    return float(value) if value is not None and math.isfinite(float(value)) else None

@@ -24,7 +24,7 @@ from ..agent import metafeatures
 from ..agent.journal import JOURNAL_NAME, Journal
 from ..agent.records import Outcome, TrialResult
 from ..agent.space import SearchSpace, default_space
-from .importing import ImportResult, _Record, _write_study
+from .import_store import ImportResult, ImportRecord, write_study
 from .storage import study_name
 
 
@@ -56,7 +56,7 @@ def import_tune_run(run: Path, storage: str) -> ImportResult:
              "meta_feature_version": head.get("meta_feature_version", metafeatures.META_FEATURE_VERSION),
              "search_space": space.to_dict(),
              "import": {"kind": "tune", "value": "rung-0 score (equal wall-clock slice for every trial)"}}
-    counts = dict(_write_study(storage, name, metric["direction"], attrs, records, space), invalid=0)
+    counts = dict(write_study(storage, name, metric["direction"], attrs, records, space), invalid=0)
     return ImportResult(studies={name: counts}, meta_feature_names=names,
                         meta_feature_version=attrs["meta_feature_version"], space=space)
 
@@ -68,7 +68,7 @@ def _by_trial(results: List[TrialResult]) -> Dict[int, List[TrialResult]]:
     return {t: [rungs[k] for k in sorted(rungs)] for t, rungs in sorted(trials.items())}
 
 
-def _record(trial_id: int, rungs: List[TrialResult], space: SearchSpace, run_key: str) -> _Record:
+def _record(trial_id: int, rungs: List[TrialResult], space: SearchSpace, run_key: str) -> ImportRecord:
     first = rungs[0]
     config = space.validate(first.config)
     ok = first.score is not None and math.isfinite(first.score) and first.outcome in (
@@ -77,7 +77,7 @@ def _record(trial_id: int, rungs: List[TrialResult], space: SearchSpace, run_key
     intermediate = {int(r.steps): float(r.score) for r in rungs
                     if r.score is not None and math.isfinite(r.score) and r.steps > 0}
     peaks = [r.peak_rss_bytes for r in rungs if r.peak_rss_bytes]
-    return _Record(config=config, value=float(first.score) if ok else float("nan"), outcome=outcome,
+    return ImportRecord(config=config, value=float(first.score) if ok else float("nan"), outcome=outcome,
                    import_key=f"{run_key}:{trial_id}", cost=float(first.train_seconds) if ok else None,
                    peak_rss_bytes=float(max(peaks)) if peaks else None, intermediate=intermediate,
                    extra={"source_trial": trial_id, "rungs": len(rungs), "design": "tune",

@@ -25,6 +25,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
+from ..agent.space import plain_value
 from .cost import AuxModel
 
 MIN_ROWS = 20
@@ -53,16 +54,8 @@ def probe_configs(frame, task_id: str, n: int) -> List[Dict[str, Any]]:
     params = [c for c in frame.columns if c.startswith("param.")]
     configs = []
     for _, row in rows.head(n).iterrows():
-        configs.append({c[len("param."):]: _plain(row[c]) for c in params})
+        configs.append({c[len("param."):]: plain_value(row[c]) for c in params})
     return configs
-
-
-def _plain(value):
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (np.floating,)):
-        return float(value)
-    return value
 
 
 def probe_memory(task, task_id: str, configs: Sequence[Dict[str, Any]], steps: int = PROBE_STEPS,
@@ -200,7 +193,7 @@ def fit_memory_model(table, space, meta_feature_names: Sequence[str], seed: int 
     lacking += [f"param.{n}" for n in space.names if f"param.{n}" not in table.columns]
     if lacking:
         raise ValueError(f"the memory table lacks columns {lacking}")
-    configs = [{n: _plain(row[f"param.{n}"]) for n in space.names} for _, row in table.iterrows()]
+    configs = [{n: plain_value(row[f"param.{n}"]) for n in space.names} for _, row in table.iterrows()]
     x = np.hstack([table[[f"mf.{n}" for n in meta_feature_names]].to_numpy(dtype=np.float32),
                    space.encode(configs)]).astype(np.float32)
     tasks = table["task"].to_numpy().astype(object)
