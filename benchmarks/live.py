@@ -1,7 +1,12 @@
 """Live benchmark: hpo-agent, Optuna TPE + successive-halving pruner, and random search, each given
 the same wall-clock budget on the same task on this machine; then the chosen config's test metric.
 
-    python benchmarks/live.py [--tasks digits,breast_cancer,wine] [--budget 90s] [--seeds 1]
+    python benchmarks/live.py [--tasks digits,breast_cancer,wine] [--budget 90] [--seeds 1]
+    HPO_AGENT_DATA_DIR=../shared/data python benchmarks/live.py --tasks sst2_minilm@n4000 \
+        --task-option max_length=64 --budget 300 --seeds 2 --out benchmarks/results/live_text.json
+
+A task may carry a training-set cap as ``name@nN`` (the histories' variant names); every method
+then trains on the same N examples, with the same ``--task-option``s.
 
 * ``hpo_agent``: ``hpo-agent tune --task T --budget B --model M`` in a subprocess, where ``M`` is a
   meta-model fitted on ``histories/default.csv`` *without* task T (a task it has never seen).
@@ -45,7 +50,7 @@ from hpo_agent.agent.tasks import get_task
 from hpo_agent.agent.training import TrialRun
 from hpo_agent.trainer.storage import suggest
 optuna.logging.set_verbosity(optuna.logging.WARNING)
-task = get_task(spec["task"], seed=spec["seed"]).ensure_loaded()
+task = get_task(spec["task"], seed=spec["seed"], max_train=spec["max_train"], **spec["options"]).ensure_loaded()
 space = default_space()
 metric, direction = task.metric.name, task.metric.direction
 sampler = (optuna.samplers.TPESampler(seed=spec["seed"]) if spec["method"] == "optuna_tpe_sha"
@@ -107,12 +112,24 @@ def _loto_model(task: str, histories: Path, out: Path, learner: str) -> None:
     export_onnx(fitted, out)
 
 
-def _hpo_agent(task: str, budget_s: float, seed: int, model: Path, env) -> dict:
+def split_task(spec: str):
+    """``name@nN`` → (name, N); a plain name → (name, None)."""
+    name, _, variant = spec.partition("@")
+    if variant and not (variant.startswith("n") and variant[1:].isdigit()):
+        raise SystemExit(f"task '{spec}': a variant must be @n<training examples>, e.g. cifar10@n2000")
+    return name, int(variant[1:]) if variant else None
+
+
+def _hpo_agent(task: str, budget_s: float, seed: int, model: Path, env, options: dict) -> dict:
     exe = shutil.which("hpo-agent") or str(Path(sys.executable).with_name("hpo-agent"))
+    name, max_train = split_task(task)
+    extra = ["--max-train", str(max_train)] if max_train else []
+    for key, value in options.items():
+        extra += ["--task-option", f"{key}={value}"]
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.monotonic()
-        proc = subprocess.run([exe, "tune", "--task", task, "--budget", f"{budget_s:g}s", "--model", str(model),
-                               "--seed", str(seed), "--out", tmp], capture_output=True, text=True, env=env)
+        proc = subprocess.run([exe, "tune", "--task", name, "--budget", f"{budget_s:g}s", "--model", str(model),
+                               "--seed", str(seed), "--out", tmp, *extra], capture_output=True, text=True, env=env)
         wall = time.monotonic() - t0
         if proc.returncode != 0:
             return {"error": proc.stderr.strip()[-300:]}
@@ -136,8 +153,13 @@ def main(argv=None) -> int:
     parser.add_argument("--histories", default=str(ROOT / "histories" / "default.csv"))
     parser.add_argument("--learner", default="", help="meta-model learner; default: the shipped model's")
     parser.add_argument("--out", default=str(RESULTS / "live.json"))
+    parser.add_argument("--task-option", action="append", default=[], metavar="KEY=VALUE",
+                        help="task option for every method, e.g. max_length=64 (repeatable)")
     parser.add_argument("--fresh", action="store_true")
     args = parser.parse_args(argv)
+    from hpo_agent.agent.tasks import parse_task_option
+
+    options = dict(parse_task_option(kv) for kv in args.task_option)  # JSON-typed for the Optuna child
     if not args.learner:
         from hpo_agent.agent.metamodel import MetaModel
 
@@ -158,10 +180,11 @@ def main(argv=None) -> int:
                     if method == "hpo_agent":
                         if not model.exists():
                             _loto_model(task, Path(args.histories), model, args.learner)
-                        got = _hpo_agent(task, args.budget, seed, model, env)
+                        got = _hpo_agent(task, args.budget, seed, model, env, options)
                     else:
-                        spec = {"task": task, "method": method, "seed": seed, "budget_s": args.budget,
-                                "threads": args.threads}
+                        name, max_train = split_task(task)
+                        spec = {"task": name, "max_train": max_train, "options": options, "method": method,
+                                "seed": seed, "budget_s": args.budget, "threads": args.threads}
                         proc = subprocess.run([sys.executable, "-c", OPTUNA_CHILD, json.dumps(spec)],
                                               capture_output=True, text=True, env=env)
                         got = (json.loads(proc.stdout.strip().splitlines()[-1]) if proc.returncode == 0
@@ -188,6 +211,7 @@ def _write(out: Path, rows, args) -> dict:
         summary["wins_ties_losses_vs_optuna_tpe_sha"][idx] += 1
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"benchmark": "live", "budget_s": args.budget, "threads": args.threads,
+                               "task_options": dict(kv.split("=", 1) for kv in args.task_option),
                                "learner": args.learner, "date": time.strftime("%Y-%m-%d"),
                                "machine": f"{platform.machine()} {platform.system()}, {os.cpu_count()} CPUs, "
                                           f"python {platform.python_version()}",

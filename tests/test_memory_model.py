@@ -13,7 +13,7 @@ pytest.importorskip("skl2onnx")
 
 from hpo_agent.export import export_onnx  # noqa: E402
 from hpo_agent.trainer.fit import fit_metamodel  # noqa: E402
-from hpo_agent.trainer.memory import beats_analytic, fit_memory_model, memory_targets  # noqa: E402
+from hpo_agent.trainer.memory import beats_analytic, fit_memory_model, memory_rows, memory_targets  # noqa: E402
 
 from test_metamodel_export import synthetic_histories  # noqa: E402
 
@@ -54,6 +54,15 @@ def test_memory_targets_are_log_ratios_and_nan_where_unknown():
     y = memory_targets(table)
     assert y[0] == pytest.approx(np.log10(2.0)) and np.isnan(y[1]) and np.isnan(y[2])
     assert memory_targets(pd.DataFrame({"x": [1]})).shape == (1,)
+
+
+def test_memory_rows_take_probes_when_given_and_never_mix_them_with_collected_trials():
+    probes = pd.DataFrame({"task": ["a", "b"], "working_set_bytes": [2.0, 3.0], "estimated_working_set_bytes": [1.0, 1.0]})
+    trials = pd.DataFrame({"task": ["a", "a", "a"], "working_set_bytes": [9.0, None, 8.0],
+                           "estimated_working_set_bytes": [1.0, 1.0, 1.0]})
+    assert list(memory_rows(trials, probes)["task"]) == ["a", "b"]
+    assert list(memory_rows(trials, None)["working_set_bytes"]) == [9.0, 8.0]  # unmeasured trials dropped
+    assert memory_rows(trials.iloc[1:2], None) is None and memory_rows(None, None) is None
 
 
 def test_a_correction_that_transfers_is_kept_and_exported(tmp_path):
