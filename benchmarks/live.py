@@ -157,6 +157,7 @@ def main(argv=None) -> int:
                         help="task option for every method, e.g. max_length=64 (repeatable)")
     parser.add_argument("--fresh", action="store_true")
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     from hpo_agent.agent.tasks import parse_task_option
 
     options = dict(parse_task_option(kv) for kv in args.task_option)  # JSON-typed for the Optuna child
@@ -210,7 +211,11 @@ def _write(out: Path, rows, args) -> dict:
         idx = 0 if diff > 1e-9 else (1 if diff >= -1e-9 else 2)
         summary["wins_ties_losses_vs_optuna_tpe_sha"][idx] += 1
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"benchmark": "live", "budget_s": args.budget, "threads": args.threads,
+    command = "python benchmarks/live.py " + " ".join(args.argv)
+    if os.environ.get("HPO_AGENT_DATA_DIR"):
+        command = "HPO_AGENT_DATA_DIR=../shared/data " + command
+    out.write_text(json.dumps({"benchmark": "live", "command": command.strip(),
+                               "budget_s": args.budget, "threads": args.threads,
                                "task_options": dict(kv.split("=", 1) for kv in args.task_option),
                                "learner": args.learner, "date": time.strftime("%Y-%m-%d"),
                                "machine": f"{platform.machine()} {platform.system()}, {os.cpu_count()} CPUs, "

@@ -34,8 +34,8 @@ def default_model_block() -> str:
     prov = meta["provenance"]
     rows = ", ".join(f"`{t}` {n}" for t, n in prov["rows_per_task"].items())
     lines = [f"Trained on **{prov['rows']} trials** of {len(prov['tasks'])} task variants ({rows}) recorded "
-             f"on this project's CI machine (2 CPU cores) on {prov['date'][:10]}; learner `{meta['learner']}` "
-             f"chosen by leave-one-task-out; file size {path.stat().st_size / 1024:.0f} KiB; ONNX/scikit-learn "
+             f"on this project's CI machine (2 CPU cores); fitted on {prov['date'][:10]}; learner "
+             f"`{meta['learner']}` chosen by leave-one-task-out; file size {path.stat().st_size / 1024:.0f} KiB; ONNX/scikit-learn "
              f"parity {meta['parity']['max_abs_diff']:.1e} on {meta['parity']['rows']} rows. Histories: "
              "`histories/default.csv`."]
     cost = (meta.get("outputs") or {}).get("cost")
@@ -97,6 +97,36 @@ def _memory_model_line(meta) -> str:
             "estimate and one-step probes (see **Memory estimate** under Benchmarks).")
 
 
+def _live_block(lv, title: str) -> list:
+    """One live-benchmark result file as a paragraph, a table and the wins/ties/losses line."""
+    if not lv or not lv["rows"]:
+        return []
+    w, t, l = lv["summary"]["wins_ties_losses_vs_optuna_tpe_sha"]
+    methods = ["hpo_agent", "optuna_tpe_sha", "random"]
+    n_seeds = len({r["seed"] for r in lv["rows"]})
+    command = lv.get("command") or f"python benchmarks/live.py --seeds {n_seeds}"
+    model = (f"a `{lv['learner']}` meta-model fitted without the task on the histories of {lv['date']}"
+             if lv.get("learner") and lv.get("date") else "a meta-model fitted without the task")
+    options = lv.get("task_options") or {}
+    options = f" (task options {', '.join(f'{k}={v}' for k, v in options.items())})" if options else ""
+    lines = ["", f"**{title}** (`{command}`, {lv['machine']}, one torch thread each): every method gets the "
+                 f"same {lv['budget_s']:.0f} s wall-clock budget per task{options}, then its chosen config's test "
+                 f"accuracy (mean over {n_seeds} seed{'s' if n_seeds > 1 else ''}); hpo-agent uses {model}. "
+                 "Overhead = wall time not spent in training steps (set-up, evaluation, sampling):", "",
+             *_two_part_head("task", [f"{m} test" for m in methods], [f"{m} overhead s" for m in methods])]
+    by = {}
+    for r in lv["rows"]:
+        by.setdefault(r["task"], {}).setdefault(r["method"], []).append(r)
+    for task, ms in by.items():
+        def cell(m, key, fmt):
+            vals = [r[key] for r in ms.get(m, []) if r.get(key) is not None]
+            return format(sum(vals) / len(vals), fmt) if vals else "–"
+        lines.append(f"| {task} | " + " | ".join(cell(m, "test", ".3f") for m in methods) + " | "
+                     + " | ".join(cell(m, "overhead_s", ".1f") for m in methods) + " |")
+    lines += ["", f"hpo-agent vs Optuna TPE + pruner, per task × seed: **{w} wins, {t} ties, {l} losses**."]
+    return lines
+
+
 def benchmarks_block() -> str:
     lines = []
     rp = _load(ROOT / "benchmarks" / "results" / "replay.json")
@@ -121,29 +151,8 @@ def benchmarks_block() -> str:
                           f"(at {100 * rp['max_fraction']:g} % of the grid's cost), divided by hpo-agent's time to "
                           f"reach the same regret: median **{sp['median']:.1f}×** over task × seed."]
         lines += ["", "![replay](benchmarks/results/replay.png)"]
-    lv = _load(ROOT / "benchmarks" / "results" / "live.json")
-    if lv and lv["rows"]:
-        w, t, l = lv["summary"]["wins_ties_losses_vs_optuna_tpe_sha"]
-        methods = ["hpo_agent", "optuna_tpe_sha", "random"]
-        n_seeds = len({r["seed"] for r in lv["rows"]})
-        model = (f"a `{lv['learner']}` meta-model fitted without the task on the histories of {lv['date']}"
-                 if lv.get("learner") and lv.get("date") else "a meta-model fitted without the task")
-        lines += ["", f"**Live** (`python benchmarks/live.py --seeds {n_seeds}`, {lv['machine']}, one torch thread "
-                      f"each): every method gets the same {lv['budget_s']:.0f} s wall-clock budget per task, then its "
-                      f"chosen config's test accuracy (mean over {n_seeds} seed{'s' if n_seeds > 1 else ''}); "
-                      f"hpo-agent uses {model}. Overhead = wall time not spent in training steps (set-up, "
-                      "evaluation, sampling):", "",
-                  *_two_part_head("task", [f"{m} test" for m in methods], [f"{m} overhead s" for m in methods])]
-        by = {}
-        for r in lv["rows"]:
-            by.setdefault(r["task"], {}).setdefault(r["method"], []).append(r)
-        for task, ms in by.items():
-            def cell(m, key, fmt):
-                vals = [r[key] for r in ms.get(m, []) if r.get(key) is not None]
-                return format(sum(vals) / len(vals), fmt) if vals else "–"
-            lines.append(f"| {task} | " + " | ".join(cell(m, "test", ".3f") for m in methods) + " | "
-                         + " | ".join(cell(m, "overhead_s", ".1f") for m in methods) + " |")
-        lines += ["", f"hpo-agent vs Optuna TPE + pruner, per task × seed: **{w} wins, {t} ties, {l} losses**."]
+    lines += _live_block(_load(ROOT / "benchmarks" / "results" / "live.json"), "Live")
+    lines += _live_block(_load(ROOT / "benchmarks" / "results" / "live_text.json"), "Live, a text task")
     ov = _load(ROOT / "benchmarks" / "results" / "overhead.json")
     if ov:
         sz = ov["sizes"]
