@@ -152,7 +152,7 @@ def benchmarks_block() -> str:
                           f"reach the same regret: median **{sp['median']:.1f}×** over task × seed."]
         lines += ["", "![replay](benchmarks/results/replay.png)"]
     lines += _live_block(_load(ROOT / "benchmarks" / "results" / "live.json"), "Live")
-    lines += _live_block(_load(ROOT / "benchmarks" / "results" / "live_text.json"), "Live, a text task")
+    lines += _live_block(_load(ROOT / "benchmarks" / "results" / "live_text.json"), "Live, text tasks")
     ov = _load(ROOT / "benchmarks" / "results" / "overhead.json")
     if ov:
         sz = ov["sizes"]
