@@ -120,9 +120,8 @@ def split_task(spec: str):
     return name, int(variant[1:]) if variant else None
 
 
-def _hpo_agent(task: str, budget_s: float, seed: int, model: Path, env, options: dict) -> dict:
+def _hpo_agent(name: str, max_train, budget_s: float, seed: int, model: Path, env, options: dict) -> dict:
     exe = shutil.which("hpo-agent") or str(Path(sys.executable).with_name("hpo-agent"))
-    name, max_train = split_task(task)
     extra = ["--max-train", str(max_train)] if max_train else []
     for key, value in options.items():
         extra += ["--task-option", f"{key}={value}"]
@@ -161,6 +160,7 @@ def main(argv=None) -> int:
     from hpo_agent.agent.tasks import parse_task_option
 
     options = dict(parse_task_option(kv) for kv in args.task_option)  # JSON-typed for the Optuna child
+    args.options = options
     if not args.learner:
         from hpo_agent.agent.metamodel import MetaModel
 
@@ -172,7 +172,8 @@ def main(argv=None) -> int:
     rows = [r for r in rows if (r["task"], r["method"], r["seed"]) in done]
     env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", OMP_NUM_THREADS=str(args.threads))
     with tempfile.TemporaryDirectory() as tmp:
-        for task in [t for t in args.tasks.split(",") if t]:
+        tasks = [(t, *split_task(t)) for t in args.tasks.split(",") if t]  # bad variants fail before any run
+        for task, name, max_train in tasks:
             model = Path(tmp) / f"loto-{task}.onnx"
             for seed in range(args.seeds):
                 for method in METHODS:
@@ -181,9 +182,8 @@ def main(argv=None) -> int:
                     if method == "hpo_agent":
                         if not model.exists():
                             _loto_model(task, Path(args.histories), model, args.learner)
-                        got = _hpo_agent(task, args.budget, seed, model, env, options)
+                        got = _hpo_agent(name, max_train, args.budget, seed, model, env, options)
                     else:
-                        name, max_train = split_task(task)
                         spec = {"task": name, "max_train": max_train, "options": options, "method": method,
                                 "seed": seed, "budget_s": args.budget, "threads": args.threads}
                         proc = subprocess.run([sys.executable, "-c", OPTUNA_CHILD, json.dumps(spec)],
@@ -213,10 +213,10 @@ def _write(out: Path, rows, args) -> dict:
     out.parent.mkdir(parents=True, exist_ok=True)
     command = "python benchmarks/live.py " + " ".join(args.argv)
     if os.environ.get("HPO_AGENT_DATA_DIR"):
-        command = "HPO_AGENT_DATA_DIR=../shared/data " + command
+        command = f"HPO_AGENT_DATA_DIR={os.environ['HPO_AGENT_DATA_DIR']} " + command
     out.write_text(json.dumps({"benchmark": "live", "command": command.strip(),
                                "budget_s": args.budget, "threads": args.threads,
-                               "task_options": dict(kv.split("=", 1) for kv in args.task_option),
+                               "task_options": args.options,
                                "learner": args.learner, "date": time.strftime("%Y-%m-%d"),
                                "machine": f"{platform.machine()} {platform.system()}, {os.cpu_count()} CPUs, "
                                           f"python {platform.python_version()}",

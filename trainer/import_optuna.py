@@ -64,10 +64,10 @@ def import_optuna_study(source: str, study: str, storage: str, task: Optional[st
         seconds = (t.datetime_complete - t.datetime_start).total_seconds() \
             if t.datetime_complete and t.datetime_start else None
         records.append(ImportRecord(config=config, value=value, outcome=outcome, cost=seconds,
-                               import_key=hashlib.sha256(f"{source}|{study}|{t.number}".encode()).hexdigest()[:24],
-                               intermediate={int(k): float(v) for k, v in t.intermediate_values.items()
-                                             if v is not None and math.isfinite(v)},
-                               extra={"source_trial": t.number}))
+                                    import_key=hashlib.sha256(f"{source}|{study}|{t.number}".encode()).hexdigest()[:24],
+                                    intermediate={int(k): float(v) for k, v in t.intermediate_values.items()
+                                                  if v is not None and math.isfinite(v)},
+                                    extra={"source_trial": t.number}))
     if bad and not skip_invalid:
         more = f" (and {len(bad) - 5} more)" if len(bad) > 5 else ""
         raise ValueError(f"study '{study}': {len(bad)} trial(s) do not fit the search space: {'; '.join(bad[:5])}{more}; "
