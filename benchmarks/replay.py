@@ -118,9 +118,17 @@ def _one_thread_torch() -> None:
 
 def _run_one(job):
     """Every method on one (task, seed): compressed traces and seconds spent per method."""
+    from threadpoolctl import threadpool_limits
+
+    # hpo-agent's between-bracket GP factorises matrices of a few hundred rows: BLAS threads only
+    # spin against each other (and against the other workers) at that size.
+    with threadpool_limits(limits=1):
+        return _run_methods(*job)
+
+
+def _run_methods(task, seed):
     from hpo_agent.trainer import replay as rp
 
-    task, seed = job
     table, methods = _SHARED["tables"][task], _SHARED["methods"]
     budget = _SHARED["max_fraction"] * table.full_cost
     scores = (rp.loto_scores(_SHARED["frame"], table, learner=_SHARED["learner"], seed=seed)

@@ -145,6 +145,14 @@ def benchmarks_block() -> str:
         for m in rp["methods"]:
             lines.append(f"| {m} | " + " | ".join(f"{summ['mean_regret'][f'{f:g}'][m]:.3f}" for f in fracs) + " | "
                          + " | ".join(f"{summ['average_rank'][f'{f:g}'][m]:.2f}" for f in fracs) + " |")
+        best = []
+        for f in fracs:
+            ranks = summ["average_rank"][f"{f:g}"]
+            top = min(ranks.values())
+            leaders = [m for m in rp["methods"] if abs(ranks[m] - top) < 1e-9]
+            best.append(f"@{100 * f:g} %: {', '.join(f'`{m}`' for m in leaders)}"
+                        + (" (tied)" if len(leaders) > 1 else ""))
+        lines += ["", "Best average rank " + "; ".join(best) + "."]
         sp = summ.get("speedup_to_reference_final_regret")
         if sp:
             lines += ["", f"Time for Bayesian optimisation (`{sp['reference']}`) to reach its own final regret "

@@ -117,3 +117,14 @@ def test_replay_benchmark_runs_on_a_slice_of_the_committed_histories(tmp_path, m
     assert set(regrets) == {"grid", "random", "tpe", "tpe_sha", "hpo_agent"}
     assert all(0.0 <= r <= 1.0 for r in regrets.values())
     assert set(result["per_task"]["iris"]["traces"]["random"]) == {"0", "1"}  # both seeds, from worker processes
+
+
+def test_hpo_agent_refines_only_after_its_first_bracket(table):
+    rng = np.random.default_rng(0)
+    scores = rng.normal(size=len(table.configs))
+    static = rp.replay(table, "hpo_agent", seed=0, budget_s=1e9, scores=scores, refine=False)
+    refined = rp.replay(table, "hpo_agent", seed=0, budget_s=1e9, scores=scores, refine=True)
+    first = 13  # evaluations in one bracket of 9 over 3 fidelities (9 + 3 + 1)
+    assert refined.trace[:first + 1] == static.trace[:first + 1]
+    assert refined.evaluations == static.evaluations  # the same 18 configs, in another order
+    assert refined.trace[-1][1] == 0.0

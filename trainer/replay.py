@@ -16,7 +16,11 @@ replacement), Optuna's ``tpe`` and ``gp`` (Bayesian optimisation) samplers, ``tp
 Optuna's successive-halving pruner at the recorded fidelities), and ``hpo_agent``: the meta-model
 fitted *without the task* ranks the grid, then synchronous successive halving (the agent's own
 :class:`~hpo_agent.agent.scheduler.SuccessiveHalving`) runs brackets of ``eta**(fidelities-1)``
-diverse candidates down the ranking until the budget is spent. Numeric params are given to the
+diverse candidates until the budget is spent. The first bracket is the meta-model's top; before
+each later one the remaining grid is re-ranked by :func:`~hpo_agent.agent.refine.refine_scores`
+(the meta-model's scores calibrated to the values seen so far, each config at the deepest
+fidelity it reached, plus a Gaussian process on the residuals; ``refine=False`` keeps the
+meta-model's order throughout). Numeric params are given to the
 Optuna samplers as ordinal integer indices into their grid values (so TPE and the GP see order),
 categorical params as categories.
 """
@@ -30,7 +34,8 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 
-from ..agent.candidates import rank, select
+from ..agent.candidates import rank, select, unit_scaled
+from ..agent.refine import refine_scores
 from ..agent.scheduler import SuccessiveHalving
 from ..agent.space import SearchSpace, config_key
 
@@ -217,14 +222,25 @@ def _optuna(table: GridTable, clock: Clock, seed: int, sampler: str, prune: bool
 
 
 def run_hpo_agent(table: GridTable, clock: Clock, seed: int, scores: Optional[np.ndarray] = None,
-                  eta: int = 3, **_) -> None:
+                  eta: int = 3, refine: bool = True, **_) -> None:
     if scores is None:
         raise ValueError("hpo_agent needs the meta-model's scores for the task's grid")
     n_fid = len(table.fidelity_steps)
     bracket = eta ** (n_fid - 1)
     index = {config_key(c, table.space.names): i for i, c in enumerate(table.configs)}
-    remaining = rank(table.configs, np.asarray(scores))
+    scores = np.asarray(scores, dtype=np.float64)
+    remaining = rank(table.configs, scores)
+    unit_x = unit_scaled(table.space, table.configs)
+    deepest: Dict[int, tuple] = {}   # config index -> (fidelity index, value) deepest reached
     while remaining and not clock.spent:
+        if refine and deepest:  # later brackets: the prior corrected by this task's answers
+            seen = list(deepest)
+            left = [index[config_key(c.config, table.space.names)] for c in remaining]
+            better = refine_scores(unit_x[seen], scores[seen], [deepest[i][1] for i in seen],
+                                   unit_x[left], scores[left], direction=table.direction,
+                                   level=[deepest[i][0] for i in seen])
+            if better is not None:
+                remaining = [remaining[j] for j in np.argsort(-better, kind="stable")]
         chosen, _ = select(remaining, bracket, space=table.space, min_distance=MIN_DISTANCE)
         if len(chosen) < bracket:  # diversity exhausted: fill from the ranking as it stands
             taken = {id(c) for c in chosen}
@@ -241,6 +257,7 @@ def run_hpo_agent(table: GridTable, clock: Clock, seed: int, scores: Optional[np
             fid = min(job.rung, n_fid - 1)
             value = clock.evaluate(job.trial_id, fid, reached.get(job.trial_id, -1))
             reached[job.trial_id] = fid
+            deepest[job.trial_id] = (fid, value)
             sh.on_trial_result(job.trial_id, value if math.isfinite(value) else None)
 
 

@@ -1,0 +1,127 @@
+"""Re-ranking between brackets: the meta-model's prior, corrected by what this task has shown.
+
+The meta-model ranks configs for a task it has never seen; after a bracket of successive halving
+the task itself has answered for a handful of them. :func:`refine_scores` folds those answers
+back in, the way transfer-learning Bayesian optimisation does (a Gaussian process whose prior mean
+comes from earlier tasks): the meta-model's scores are mapped onto the observed metric by a
+least-squares line (slope clipped at 0, so a meta-model that this task contradicts is ignored
+rather than followed backwards), and a Gaussian process on the residuals, over unit-scaled
+configs, corrects that line near what was observed. Candidates are then ordered by an upper
+confidence bound, so the next bracket goes where the corrected prediction is good *or* unknown.
+
+numpy only: this runs on the device beside onnxruntime.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional, Sequence, Tuple
+
+import numpy as np
+
+MIN_OBSERVATIONS = 3                      # below this the line and the residual scale are guesses
+LENGTHSCALES = (0.15, 0.3, 0.6, 1.2)      # unit-scaled encoding; the one-hot of a category spans sqrt(2)
+NOISE_FRACTIONS = (0.01, 0.1, 0.5)        # observation noise as a fraction of the residual variance
+
+
+@dataclass
+class Posterior:
+    """Mean and standard deviation of the corrected prediction at each candidate."""
+
+    mean: np.ndarray
+    std: np.ndarray
+    slope: float          # metric units per meta-model score unit (0: the prior was ignored)
+    lengthscale: float
+    noise_fraction: float
+
+
+def calibrate(prior: np.ndarray, y: np.ndarray, level: Optional[np.ndarray] = None) -> Tuple[np.ndarray, float]:
+    """Least-squares ``y ≈ a[level] + b * prior`` with ``b >= 0``; returns ``(a, b)``.
+
+    ``level`` (ints, e.g. the fidelity each value was observed at) gives every level its own
+    intercept: values after 20 and after 180 steps sit at different heights, while the meta-model's
+    score is the same config's. Without ``level`` there is one intercept, ``a`` of length 1.
+    """
+    prior, y = np.asarray(prior, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    level = np.zeros(len(y), dtype=int) if level is None else np.asarray(level, dtype=int)
+    levels = np.unique(level)
+    centred_p, centred_y = prior.copy(), y.copy()
+    for lv in levels:  # within-level centring: the slope is what the levels share
+        m = level == lv
+        centred_p[m] -= prior[m].mean()
+        centred_y[m] -= y[m].mean()
+    denom = float(centred_p @ centred_p)
+    b = max(0.0, float(centred_p @ centred_y) / denom) if denom > 0 else 0.0
+    a = np.zeros(int(level.max()) + 1)
+    for lv in levels:
+        m = level == lv
+        a[lv] = y[m].mean() - b * prior[m].mean()
+    return a, b
+
+
+def _sq_dists(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    d = (a * a).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2.0 * a @ b.T
+    return np.maximum(d, 0.0)
+
+
+def _log_marginal(d_obs: np.ndarray, r: np.ndarray, lengthscale: float, noise: float) -> float:
+    """Log marginal likelihood of unit-variance residuals ``r`` under an RBF kernel plus noise."""
+    k = np.exp(-0.5 * d_obs / lengthscale ** 2) + noise * np.eye(len(r))
+    try:
+        chol = np.linalg.cholesky(k)
+    except np.linalg.LinAlgError:
+        return -np.inf
+    alpha = np.linalg.solve(chol.T, np.linalg.solve(chol, r))
+    return float(-0.5 * r @ alpha - np.log(np.diag(chol)).sum())
+
+
+def posterior(x_obs: np.ndarray, prior_obs: np.ndarray, y_obs: np.ndarray,
+              x_cand: np.ndarray, prior_cand: np.ndarray, level: Optional[np.ndarray] = None) -> Posterior:
+    """The calibrated prior plus a GP on its residuals, at ``x_cand`` (larger ``y`` is better),
+    predicted at the deepest ``level`` observed (the intercept does not change the order).
+
+    Kernel length-scale and noise are chosen by marginal likelihood over small fixed grids
+    (:data:`LENGTHSCALES`, :data:`NOISE_FRACTIONS`), which is robust with a dozen points.
+    """
+    x_obs, x_cand = np.asarray(x_obs, dtype=np.float64), np.asarray(x_cand, dtype=np.float64)
+    y_obs = np.asarray(y_obs, dtype=np.float64)
+    level = np.zeros(len(y_obs), dtype=int) if level is None else np.asarray(level, dtype=int)
+    a, b = calibrate(prior_obs, y_obs, level)
+    resid = y_obs - (a[level] + b * np.asarray(prior_obs, dtype=np.float64))
+    scale = float(resid.std()) or max(1e-6, 1e-3 * float(np.abs(y_obs).mean()))
+    r = resid / scale
+    d_obs = _sq_dists(x_obs, x_obs)
+    best = max(((ls, nf) for ls in LENGTHSCALES for nf in NOISE_FRACTIONS),
+               key=lambda h: _log_marginal(d_obs, r, *h))
+    ls, nf = best
+    k = np.exp(-0.5 * d_obs / ls ** 2) + nf * np.eye(len(r))
+    chol = np.linalg.cholesky(k)
+    k_star = np.exp(-0.5 * _sq_dists(x_cand, x_obs) / ls ** 2)          # (n_cand, n_obs)
+    alpha = np.linalg.solve(chol.T, np.linalg.solve(chol, r))
+    v = np.linalg.solve(chol, k_star.T)                                   # (n_obs, n_cand)
+    var = np.maximum(1.0 - (v * v).sum(0), 0.0)
+    mean = a[level.max()] + b * np.asarray(prior_cand, dtype=np.float64) + scale * (k_star @ alpha)
+    return Posterior(mean, scale * np.sqrt(var), b, ls, nf)
+
+
+def refine_scores(x_obs: np.ndarray, prior_obs: Sequence[float], y_obs: Sequence[float],
+                  x_cand: np.ndarray, prior_cand: Sequence[float], kappa: float = 1.0,
+                  direction: str = "max", level: Optional[Sequence[int]] = None) -> Optional[np.ndarray]:
+    """Upper-confidence scores for the candidates (higher = try sooner), or None when fewer than
+    :data:`MIN_OBSERVATIONS` finite observations exist (keep the meta-model's order then).
+
+    ``x_*`` are unit-scaled encodings (:func:`hpo_agent.agent.candidates.unit_scaled`), ``prior_*``
+    the meta-model's scores, ``y_obs`` the observed metric, ``level`` the fidelity index of each
+    observation (None: one common fidelity). A failed or
+    diverged trial (NaN) counts as the worst value observed, so its neighbourhood is avoided.
+    """
+    y = np.asarray(y_obs, dtype=np.float64)
+    if direction == "min":
+        y = -y
+    ok = np.isfinite(y)
+    if ok.sum() < MIN_OBSERVATIONS:
+        return None
+    y = np.where(ok, y, y[ok].min())
+    post = posterior(np.asarray(x_obs), np.asarray(prior_obs, dtype=np.float64), y,
+                     np.asarray(x_cand), np.asarray(prior_cand, dtype=np.float64), level)
+    return post.mean + kappa * post.std

@@ -1,0 +1,56 @@
+"""Re-ranking between brackets (agent/refine.py): calibration, the residual GP, edge cases."""
+
+import numpy as np
+import pytest
+
+from hpo_agent.agent import refine
+
+
+def test_calibrate_fits_one_slope_and_an_intercept_per_level():
+    prior = np.array([0.1, 0.5, 0.9, 0.2, 0.8])
+    level = np.array([0, 0, 0, 1, 1])
+    y = np.where(level == 0, 0.3, 0.7) + 0.5 * prior
+    a, b = refine.calibrate(prior, y, level)
+    assert b == pytest.approx(0.5)
+    assert a.tolist() == pytest.approx([0.3, 0.7])
+
+
+def test_a_prior_the_task_contradicts_gets_slope_zero():
+    prior = np.array([0.1, 0.5, 0.9])
+    a, b = refine.calibrate(prior, 1.0 - prior)
+    assert b == 0.0
+    assert a[0] == pytest.approx(0.5)
+
+
+def test_too_few_observations_keep_the_meta_models_order():
+    x = np.array([[0.0], [1.0]])
+    assert refine.refine_scores(x, [0.1, 0.2], [0.5, 0.6], x, [0.1, 0.2]) is None
+    # a failed trial does not count towards the minimum
+    x3 = np.array([[0.0], [0.5], [1.0]])
+    assert refine.refine_scores(x3, [0.1, 0.2, 0.3], [0.5, np.nan, 0.6], x3, [0.1, 0.2, 0.3]) is None
+
+
+def test_residuals_move_the_ranking_towards_what_was_observed():
+    # The prior says "the further right, the better"; the task says the left corner is best.
+    x_obs = np.array([[0.0], [0.05], [0.5], [0.55], [1.0]])
+    prior_obs = x_obs[:, 0]
+    y_obs = np.array([0.95, 0.93, 0.60, 0.61, 0.62])
+    x_cand = np.array([[0.02], [0.9]])
+    scores = refine.refine_scores(x_obs, prior_obs, y_obs, x_cand, x_cand[:, 0], kappa=0.0)
+    assert scores[0] > scores[1]
+
+
+def test_minimised_metrics_and_failures():
+    x_obs = np.array([[0.0], [0.3], [0.6], [1.0]])
+    prior = np.zeros(4)
+    loss = np.array([0.1, 0.5, 0.9, np.nan])  # low loss on the left; the right end diverged
+    x_cand = np.array([[0.05], [0.95]])
+    scores = refine.refine_scores(x_obs, prior, loss, x_cand, np.zeros(2), kappa=0.0, direction="min")
+    assert scores[0] > scores[1]
+
+
+def test_uncertainty_grows_away_from_observations():
+    x_obs = np.array([[0.0], [0.1], [0.2], [0.3]])
+    post = refine.posterior(x_obs, np.zeros(4), np.array([0.5, 0.6, 0.55, 0.52]),
+                            np.array([[0.15], [3.0]]), np.zeros(2))
+    assert post.std[1] > post.std[0]
