@@ -1,5 +1,9 @@
 """The tune journal: an append-only JSON-lines file, one line per finished rung of a trial.
 
+Records: one ``header`` (task, options, the first bracket's candidates), a ``trial`` line per
+finished rung, and, for ``--brackets`` > 1, a ``bracket`` line with each later bracket's
+candidates, written before any of them trains (their trial ids continue the header's).
+
 Each line is flushed and fsync'ed before the next trial starts, so a run killed at any moment
 keeps every finished trial; ``--resume`` replays the journal instead of re-training. A torn last
 line (killed mid-write) is ignored.
@@ -15,7 +19,8 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from .records import TrialResult
 
-JOURNAL_SCHEMA_VERSION = 1
+JOURNAL_SCHEMA_VERSION = 2
+READABLE_SCHEMAS = (1, 2)  # 2 added ``bracket`` records; a version-1 journal is a one-bracket run
 JOURNAL_NAME = "journal.jsonl"
 
 
@@ -30,6 +35,7 @@ class Journal:
         self.path = Path(path)
         self.header: Optional[Dict[str, Any]] = None
         self.results: List[TrialResult] = []
+        self.brackets: List[List[Dict[str, Any]]] = []  # candidates of brackets 1, 2, ... (not 0)
 
     @classmethod
     def create(cls, path: Path, header: Dict[str, Any]) -> "Journal":
@@ -64,13 +70,18 @@ class Journal:
             except json.JSONDecodeError:
                 raise JournalError(f"{path}:{number} is not valid JSON") from None
             if record.get("type") == "header":
-                if record.get("schema_version") != JOURNAL_SCHEMA_VERSION:
+                if record.get("schema_version") not in READABLE_SCHEMAS:
                     raise JournalError(f"{path} has journal schema {record.get('schema_version')}, "
-                                       f"this hpo-agent reads {JOURNAL_SCHEMA_VERSION}")
+                                       f"this hpo-agent reads {', '.join(map(str, READABLE_SCHEMAS))}")
                 journal.header = record
             elif record.get("type") == "trial":
                 record.pop("type")
                 journal.results.append(TrialResult.from_dict(record))
+            elif record.get("type") == "bracket":
+                if record.get("bracket") != len(journal.brackets) + 1:
+                    raise JournalError(f"{path}:{number} is bracket {record.get('bracket')}, "
+                                       f"expected {len(journal.brackets) + 1}")
+                journal.brackets.append(record["candidates"])
         if journal.header is None:
             raise JournalError(f"{path} has no header line; it is not an hpo-agent journal")
         if good < len(raw):
@@ -81,6 +92,11 @@ class Journal:
     def append(self, result: TrialResult) -> None:
         self.results.append(result)
         self._append(dict(result.to_dict(), type="trial"))
+
+    def append_bracket(self, bracket: int, candidates: List[Dict[str, Any]]) -> None:
+        """Record a later bracket's candidates (``bracket`` counts from 1) before they train."""
+        self.brackets.append(candidates)
+        self._append({"type": "bracket", "bracket": bracket, "candidates": candidates})
 
     def finished(self) -> Dict[Tuple[int, int], TrialResult]:
         """Finished rungs by ``(trial_id, rung)``."""

@@ -121,7 +121,25 @@ def refine_scores(x_obs: np.ndarray, prior_obs: Sequence[float], y_obs: Sequence
     ok = np.isfinite(y)
     if ok.sum() < MIN_OBSERVATIONS:
         return None
+    if np.ptp(y[ok]) == 0:  # every result tied (a task the configs all solve): nothing to correct
+        return None
     y = np.where(ok, y, y[ok].min())
     post = posterior(np.asarray(x_obs), np.asarray(prior_obs, dtype=np.float64), y,
                      np.asarray(x_cand), np.asarray(prior_cand, dtype=np.float64), level)
     return post.mean + kappa * post.std
+
+
+def refine_order(x_obs: np.ndarray, prior_obs: Sequence[float], y_obs: Sequence[float],
+                 x_pool: np.ndarray, prior_pool: Sequence[float], direction: str = "max",
+                 level: Optional[Sequence[int]] = None, kappa: float = 1.0) -> np.ndarray:
+    """A new order for the untried pool: indices by descending :func:`refine_scores`, or the
+    pool's own order (the identity) where refinement has nothing to go on.
+
+    The whole pool is re-ranked, not only the meta-model's favourites: on the digits grid the best
+    configs are deep networks that the meta-model ranks in the middle of the pool, and it is the
+    residual model that finds them.
+    """
+    n = len(prior_pool)
+    scores = refine_scores(x_obs, prior_obs, y_obs, x_pool, prior_pool, kappa=kappa, direction=direction,
+                           level=level) if n else None
+    return np.arange(n) if scores is None else np.argsort(-scores, kind="stable")

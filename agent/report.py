@@ -55,7 +55,9 @@ def _trials(state) -> List[Dict[str, Any]]:
                                "steps": r.steps, "train_seconds": round(r.train_seconds, 3),
                                "wall_seconds": round(r.wall_seconds, 3), "peak_rss_bytes": r.peak_rss_bytes,
                                "resources": r.resources, "error": r.error})
+    bracket_of = {t: b for b, ids in enumerate(state.brackets) for t in ids}
     for entry in by_trial.values():
+        entry["bracket"] = bracket_of.get(entry["trial_id"], 0)
         last = entry["rungs"][-1]
         entry["rung_reached"] = last["rung"]
         entry["measured"] = last["score"]
@@ -114,7 +116,9 @@ def build_report(state) -> Dict[str, Any]:
         "task_description": state.task_description,
         "meta_features": state.meta_features,
         "metamodel": state.metamodel,
-        "options": {"n_candidates": opts.n_candidates, "eta": opts.eta, "min_budget_s": opts.min_budget_s,
+        "brackets": state.brackets,
+        "options": {"n_candidates": opts.n_candidates, "eta": opts.eta, "brackets": opts.brackets,
+                    "min_budget_s": opts.min_budget_s,
                     "seed": opts.seed, "memory_limit_bytes": opts.memory_limit_bytes,
                     "device_profile": opts.device_profile, "trials_in_child_process": state.isolated},
         "host": {"python": platform.python_version(), "platform": platform.platform()},

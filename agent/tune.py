@@ -1,6 +1,8 @@
 """The device-side tune run: describe the task, score candidates with the ONNX meta-model, drop
 what will not fit, verify the best few with synchronous successive halving under a wall-clock
 budget, and report. Phases are timed; every finished rung is journaled before the next starts.
+
+With ``brackets`` > 1 the budget is shared by brackets run one after another (:mod:`.brackets`).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any, Callable, Dict, List, Optional
 import numpy as np
 
 from . import metafeatures
+from .brackets import best_winner, next_candidates
 from .candidates import Candidate, clip_depth, propose, rank, select
 from .journal import JOURNAL_NAME, Journal
 from .metamodel import MetaModel
@@ -52,6 +55,7 @@ class TuneOptions:
     started_at: float = field(default_factory=time.monotonic)   # when the command started (budget origin)
     report_reserve_s: Optional[float] = None  # kept back for the test evaluation and report; None → 4 s + 2 %
     min_distance: float = 0.25                # candidates closer than this (unit-scaled) count as duplicates
+    brackets: int = 1                         # successive-halving brackets sharing the budget (see module doc)
 
 
 @dataclass
@@ -77,6 +81,11 @@ class TuneState:
     finished_search: bool = False
     resumed_trials: int = 0
     isolated: bool = False
+    brackets: List[List[int]] = field(default_factory=list)  # trial ids of each bracket run
+    # for later brackets (not reported): every scored config, the memory estimator, the model
+    ranked: List[Candidate] = field(default_factory=list, repr=False)
+    estimate: Optional[Callable[[Dict[str, Any]], int]] = field(default=None, repr=False)
+    model: Optional[MetaModel] = field(default=None, repr=False)
 
 
 def _noop(*_args, **_kwargs) -> None:
@@ -146,18 +155,13 @@ def _prepare(state: TuneState, task, info, runner, progress: Progress) -> Journa
         state.metamodel = head.get("metamodel", {})
         state.resumed_trials = len(journal.results)
         progress("resume", path=str(path), finished=len(journal.results))
+        if int(head.get("brackets", 1)) > 1:  # brackets not yet chosen are chosen from a fresh scoring
+            _score(state, task, info)
         return journal
     with _phase(state, "score", progress):
-        model = MetaModel.load(opts.model_path)
-        state.metamodel = model.describe()
-        rng = np.random.default_rng(opts.seed)
-        configs = clip_depth(propose(model.space, opts.n_proposals, rng), model.space, task.max_num_layers())
-        ranked = rank(configs, model.predict(state.meta_features, configs))
+        ranked = _score(state, task, info)
+        model, estimate = state.model, state.estimate
     with _phase(state, "memory", progress):
-        # the learned correction to the analytic working set, where the file has one (trainer/memory.py)
-        correction = ((lambda config: float(model.predict_memory_ratio(state.meta_features, [config])[0]))
-                      if model.has_output("memory") else None)
-        estimate = _memory_estimator(task, info.kind, correction)
         if state.isolated and state.memory_budget_bytes:
             # Trials run capped in a child: borderline configs can be tried for one step there.
             def run_probe(cand: Candidate) -> Dict[str, Any]:
@@ -171,15 +175,13 @@ def _prepare(state: TuneState, task, info, runner, progress: Progress) -> Journa
             state.candidates, state.skipped = select(ranked, opts.n_candidates, estimate,
                                                      state.memory_budget_bytes, opts.headroom,
                                                      space=model.space, min_distance=opts.min_distance)
-    costs = model.predict_cost(state.meta_features, [c.config for c in state.candidates])
-    for cand, cost in zip(state.candidates, costs if costs is not None else []):
-        cand.predicted_s_per_step = float(cost)
+    _predict_cost(state, state.candidates)
     if not state.candidates:
         raise TuneError(f"no candidate config fits the memory budget of {state.memory_budget_bytes / 2**20:.0f} MiB "
                         f"(estimates start at ~{_overhead_mib(info.kind)} MiB of runtime alone); "
                         "raise --memory-limit or use a smaller task (--max-train)")
-    progress("candidates", candidates=state.candidates, skipped=state.skipped, scored=len(configs))
-    header = {"task": opts.task, "seed": opts.seed, "eta": opts.eta, "metric": state.metric,
+    progress("candidates", candidates=state.candidates, skipped=state.skipped, scored=len(ranked))
+    header = {"task": opts.task, "seed": opts.seed, "eta": opts.eta, "brackets": opts.brackets, "metric": state.metric,
               "candidates": [vars(c) for c in state.candidates], "skipped": state.skipped,
               "probes": state.probes,
               "metamodel": state.metamodel, "meta_features": state.meta_features,
@@ -187,6 +189,29 @@ def _prepare(state: TuneState, task, info, runner, progress: Progress) -> Journa
               "meta_feature_version": metafeatures.META_FEATURE_VERSION, "search_space": model.space.to_dict(),
               "task_description": state.task_description, "device": state.device}
     return Journal.create(path, header)
+
+
+def _score(state: TuneState, task, info) -> List[Candidate]:
+    """Score the space's grid plus random proposals (deterministic for a seed); keeps the ranking,
+    the model and the memory estimator on ``state`` for later brackets."""
+    opts = state.options
+    model = MetaModel.load(opts.model_path)
+    if not state.metamodel:
+        state.metamodel = model.describe()
+    rng = np.random.default_rng(opts.seed)
+    configs = clip_depth(propose(model.space, opts.n_proposals, rng), model.space, task.max_num_layers())
+    state.ranked = rank(configs, model.predict(state.meta_features, configs))
+    # the learned correction to the analytic working set, where the file has one (trainer/memory.py)
+    correction = ((lambda config: float(model.predict_memory_ratio(state.meta_features, [config])[0]))
+                  if model.has_output("memory") else None)
+    state.model, state.estimate = model, _memory_estimator(task, info.kind, correction)
+    return state.ranked
+
+
+def _predict_cost(state: TuneState, candidates: List[Candidate]) -> None:
+    costs = state.model.predict_cost(state.meta_features, [c.config for c in candidates]) if candidates else None
+    for cand, cost in zip(candidates, costs if costs is not None else []):
+        cand.predicted_s_per_step = float(cost)
 
 
 def _overhead_mib(kind: str) -> int:
@@ -237,23 +262,69 @@ def plan_unit_seconds(remaining_s: float, n_trials: int, eta: int, rung: int, ov
 def _search(state: TuneState, task, journal: Journal, runner, device: str, deadline: float,
             progress: Progress) -> None:
     opts = state.options
-    n = len(state.candidates)
-    eta = int(journal.header.get("eta", opts.eta))
+    head = journal.header
+    eta = int(head.get("eta", opts.eta))
+    n_brackets = int(head.get("brackets", 1))
     reserve = opts.report_reserve_s if opts.report_reserve_s is not None else 4.0 + 0.02 * opts.budget_s
     train_deadline = deadline - reserve
-    scheduler = SuccessiveHalving(list(range(n)), eta=eta, mode=task.metric.direction)
     t_search = time.monotonic()
     ckpt_dir = state.run_dir / "checkpoints"
     ckpt_dir.mkdir(parents=True, exist_ok=True)
+    winners: List[int] = []
+    finished = []
+    n_first = len(head["candidates"])
+    state.candidates = state.candidates[:n_first]
     try:
-        _loop(state, task, journal, scheduler, runner, device, n, eta, train_deadline, ckpt_dir, progress)
+        for b in range(n_brackets):
+            if b == 0:
+                ids = list(range(n_first))
+            else:
+                ids = _open_bracket(state, journal, b, task.metric.direction, progress)
+                if not ids:
+                    break
+            state.brackets.append(ids)
+            now = time.monotonic()
+            # Each bracket is planned on its share of what is left; any time it saves goes to the next.
+            plan_deadline = now + (train_deadline - now) / (n_brackets - b)
+            scheduler = SuccessiveHalving(ids, eta=eta, mode=task.metric.direction)
+            _loop(state, task, journal, scheduler, runner, device, len(ids), eta, plan_deadline, train_deadline,
+                  ckpt_dir, progress)
+            finished.append(scheduler.finished)
+            if scheduler.best() is not None:
+                winners.append(scheduler.best())
+            if time.monotonic() >= train_deadline:
+                break
     finally:
         runner.close()
     state.phases["search"] = time.monotonic() - t_search
-    state.best_trial = scheduler.best()
+    state.finished_search = len(finished) == n_brackets and all(finished)
+    state.best_trial = best_winner(state.results, winners, task.metric.direction)
 
 
-def _loop(state, task, journal, scheduler, runner, device, n, eta, train_deadline, ckpt_dir, progress) -> None:
+def _open_bracket(state: TuneState, journal: Journal, b: int, direction: str, progress: Progress) -> List[int]:
+    """Candidates of bracket ``b`` (≥ 1): read back when resuming, else chosen and journaled."""
+    opts = state.options
+    if b - 1 < len(journal.brackets):
+        chosen = [Candidate(c["config"], c["predicted"], c.get("estimated_bytes"), c.get("predicted_s_per_step"))
+                  for c in journal.brackets[b - 1]]
+    else:
+        chosen, skipped = next_candidates(state.ranked, state.candidates, state.results, opts.n_candidates,
+                                          direction, state.model.space, state.estimate,
+                                          state.memory_budget_bytes, opts.headroom, opts.min_distance)
+        state.skipped += skipped
+        if not chosen:
+            return []
+        _predict_cost(state, chosen)
+        journal.append_bracket(b, [vars(c) for c in chosen])
+    start = len(state.candidates)
+    state.candidates += chosen
+    progress("bracket", bracket=b, brackets=int(journal.header.get("brackets", 1)), candidates=chosen)
+    return list(range(start, start + len(chosen)))
+
+
+def _loop(state, task, journal, scheduler, runner, device, n, eta, plan_deadline, train_deadline, ckpt_dir,
+          progress) -> None:
+    """One bracket: rungs are planned to end by ``plan_deadline``; trials stop at ``train_deadline``."""
     opts = state.options
     done = journal.finished()
     overheads: List[float] = []
@@ -261,7 +332,6 @@ def _loop(state, task, journal, scheduler, runner, device, n, eta, train_deadlin
     while True:
         job = scheduler.suggest()
         if job is None:
-            state.finished_search = scheduler.finished
             break
         if (job.trial_id, job.rung) in done:  # resuming: replay, do not retrain
             result = done[(job.trial_id, job.rung)]
@@ -274,13 +344,14 @@ def _loop(state, task, journal, scheduler, runner, device, n, eta, train_deadlin
             if opts.min_budget_s is not None:
                 unit = opts.min_budget_s
             else:
-                unit = plan_unit_seconds(train_deadline - now, n, eta, job.rung, overhead)
+                unit = plan_unit_seconds(plan_deadline - now, n, eta, job.rung, overhead)
             unit_rung = job.rung
             if unit <= 0.2 and not state.results:
+                share = "" if opts.brackets <= 1 else f" (the first of {opts.brackets} brackets)"
                 raise BudgetError(
-                    f"budget {opts.budget_s:g}s leaves {max(0.0, train_deadline - now):.1f}s for training after "
-                    f"setup ({now - opts.started_at:.1f}s), too little for {n} trials; give a larger --budget "
-                    "or fewer --candidates")
+                    f"budget {opts.budget_s:g}s leaves {max(0.0, plan_deadline - now):.1f}s for training{share} "
+                    f"after setup ({now - opts.started_at:.1f}s), too little for {n} trials; give a larger "
+                    "--budget or fewer --candidates" + (" or --brackets" if opts.brackets > 1 else ""))
             progress("rung", rung=job.rung, trials=scheduler.sizes[job.rung], unit_seconds=unit,
                      rungs=n_rungs(n, eta))
         if now >= train_deadline:

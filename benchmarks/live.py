@@ -10,6 +10,7 @@ then trains on the same N examples, with the same ``--task-option``s.
 
 * ``hpo_agent``: ``hpo-agent tune --task T --budget B --model M`` in a subprocess, where ``M`` is a
   meta-model fitted on ``histories/default.csv`` *without* task T (a task it has never seen).
+  ``hpo_agent_bK`` is the same with ``--brackets K`` (not run by default; ``--methods`` picks).
 * ``optuna_tpe_sha``: Optuna's TPE sampler over the same search space (its continuous ranges) with
   its ``SuccessiveHalvingPruner``; a trial trains up to 9 units of ``budget/40`` training seconds
   and reports validation after each unit (the usual "report per epoch" objective).
@@ -36,7 +37,18 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
-METHODS = ("hpo_agent", "optuna_tpe_sha", "random")
+METHODS = ("hpo_agent", "optuna_tpe_sha", "random")  # the default set; hpo_agent_bK may be added
+
+
+def brackets_of(method: str):
+    """``hpo_agent`` → 1, ``hpo_agent_b3`` → 3, an Optuna method → None."""
+    if method == "hpo_agent":
+        return 1
+    if method.startswith("hpo_agent_b") and method[len("hpo_agent_b"):].isdigit():
+        return int(method[len("hpo_agent_b"):])
+    if method in METHODS:
+        return None
+    raise SystemExit(f"unknown method '{method}'; use {', '.join(METHODS)} or hpo_agent_b<brackets>")
 
 OPTUNA_CHILD = r"""
 import json, math, resource, sys, time
@@ -120,9 +132,11 @@ def split_task(spec: str):
     return name, int(variant[1:]) if variant else None
 
 
-def _hpo_agent(name: str, max_train, budget_s: float, seed: int, model: Path, env, options: dict) -> dict:
+def _hpo_agent(name: str, max_train, budget_s: float, seed: int, model: Path, env, options: dict,
+               brackets: int = 1) -> dict:
     exe = shutil.which("hpo-agent") or str(Path(sys.executable).with_name("hpo-agent"))
     extra = ["--max-train", str(max_train)] if max_train else []
+    extra += ["--brackets", str(brackets)] if brackets > 1 else []
     for key, value in options.items():
         extra += ["--task-option", f"{key}={value}"]
     with tempfile.TemporaryDirectory() as tmp:
@@ -154,6 +168,8 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default=str(RESULTS / "live.json"))
     parser.add_argument("--task-option", action="append", default=[], metavar="KEY=VALUE",
                         help="task option for every method, e.g. max_length=64 (repeatable)")
+    parser.add_argument("--methods", default=",".join(METHODS),
+                        help="comma-separated: hpo_agent, optuna_tpe_sha, random, hpo_agent_b<K> (tune --brackets K)")
     parser.add_argument("--fresh", action="store_true")
     args = parser.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
@@ -161,6 +177,9 @@ def main(argv=None) -> int:
 
     options = dict(parse_task_option(kv) for kv in args.task_option)  # JSON-typed for the Optuna child
     args.options = options
+    args.method_list = [m for m in args.methods.split(",") if m]
+    for method in args.method_list:
+        brackets_of(method)  # an unknown name stops here, before any run
     if not args.learner:
         from hpo_agent.agent.metamodel import MetaModel
 
@@ -176,13 +195,13 @@ def main(argv=None) -> int:
         for task, name, max_train in tasks:
             model = Path(tmp) / f"loto-{task}.onnx"
             for seed in range(args.seeds):
-                for method in METHODS:
+                for method in args.method_list:
                     if (task, method, seed) in done:
                         continue
-                    if method == "hpo_agent":
+                    if brackets_of(method):
                         if not model.exists():
                             _loto_model(task, Path(args.histories), model, args.learner)
-                        got = _hpo_agent(name, max_train, args.budget, seed, model, env, options)
+                        got = _hpo_agent(name, max_train, args.budget, seed, model, env, options, brackets_of(method))
                     else:
                         spec = {"task": name, "max_train": max_train, "options": options, "method": method,
                                 "seed": seed, "budget_s": args.budget, "threads": args.threads}
@@ -201,21 +220,26 @@ def main(argv=None) -> int:
 
 
 def _write(out: Path, rows, args) -> dict:
-    summary = {"wins_ties_losses_vs_optuna_tpe_sha": [0, 0, 0], "per_task": {}}
+    summary = {"wins_ties_losses_vs_optuna_tpe_sha": [0, 0, 0], "wins_ties_losses": {}, "per_task": {}}
     keyed = {(r["task"], r["method"], r["seed"]): r for r in rows if r.get("test") is not None}
+    methods = args.method_list
     for (task, method, seed), r in keyed.items():
         summary["per_task"].setdefault(task, {}).setdefault(method, []).append(r["test"])
-        if method != "hpo_agent" or (task, "optuna_tpe_sha", seed) not in keyed:
-            continue
-        diff = r["test"] - keyed[(task, "optuna_tpe_sha", seed)]["test"]  # live tasks maximise accuracy
-        idx = 0 if diff > 1e-9 else (1 if diff >= -1e-9 else 2)
-        summary["wins_ties_losses_vs_optuna_tpe_sha"][idx] += 1
+        # every hpo-agent variant against every method listed after it, per task × seed
+        for other in (methods[methods.index(method) + 1:] if method in methods and brackets_of(method) else []):
+            if (task, other, seed) not in keyed:
+                continue
+            diff = r["test"] - keyed[(task, other, seed)]["test"]  # live tasks maximise accuracy
+            idx = 0 if diff > 1e-9 else (1 if diff >= -1e-9 else 2)
+            summary["wins_ties_losses"].setdefault(f"{method} vs {other}", [0, 0, 0])[idx] += 1
+    summary["wins_ties_losses_vs_optuna_tpe_sha"] = summary["wins_ties_losses"].get(
+        "hpo_agent vs optuna_tpe_sha", [0, 0, 0])
     out.parent.mkdir(parents=True, exist_ok=True)
     command = "python benchmarks/live.py " + " ".join(args.argv)
     if os.environ.get("HPO_AGENT_DATA_DIR"):
         command = f"HPO_AGENT_DATA_DIR={os.environ['HPO_AGENT_DATA_DIR']} " + command
     out.write_text(json.dumps({"benchmark": "live", "command": command.strip(),
-                               "budget_s": args.budget, "threads": args.threads,
+                               "budget_s": args.budget, "threads": args.threads, "methods": methods,
                                "task_options": args.options,
                                "learner": args.learner, "date": time.strftime("%Y-%m-%d"),
                                "machine": f"{platform.machine()} {platform.system()}, {os.cpu_count()} CPUs, "

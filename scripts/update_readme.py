@@ -101,8 +101,7 @@ def _live_block(lv, title: str) -> list:
     """One live-benchmark result file as a paragraph, a table and the wins/ties/losses line."""
     if not lv or not lv["rows"]:
         return []
-    w, t, l = lv["summary"]["wins_ties_losses_vs_optuna_tpe_sha"]
-    methods = ["hpo_agent", "optuna_tpe_sha", "random"]
+    methods = lv.get("methods") or ["hpo_agent", "optuna_tpe_sha", "random"]
     n_seeds = len({r["seed"] for r in lv["rows"]})
     command = lv.get("command") or f"python benchmarks/live.py --seeds {n_seeds}"
     model = (f"a `{lv['learner']}` meta-model fitted without the task on the histories of {lv['date']}"
@@ -123,7 +122,12 @@ def _live_block(lv, title: str) -> list:
             return format(sum(vals) / len(vals), fmt) if vals else "–"
         lines.append(f"| {task} | " + " | ".join(cell(m, "test", ".3f") for m in methods) + " | "
                      + " | ".join(cell(m, "overhead_s", ".1f") for m in methods) + " |")
-    lines += ["", f"hpo-agent vs Optuna TPE + pruner, per task × seed: **{w} wins, {t} ties, {l} losses**."]
+    pairs = lv["summary"].get("wins_ties_losses") or {
+        "hpo_agent vs optuna_tpe_sha": lv["summary"]["wins_ties_losses_vs_optuna_tpe_sha"]}
+    lines.append("")
+    for pair, (w, t, l) in pairs.items():
+        a, b = pair.split(" vs ")
+        lines.append(f"`{a}` vs `{b}`, per task × seed: **{w} wins, {t} ties, {l} losses**.  ")
     return lines
 
 
@@ -161,6 +165,8 @@ def benchmarks_block() -> str:
         lines += ["", "![replay](benchmarks/results/replay.png)"]
     lines += _live_block(_load(ROOT / "benchmarks" / "results" / "live.json"), "Live")
     lines += _live_block(_load(ROOT / "benchmarks" / "results" / "live_text.json"), "Live, text tasks")
+    lines += _live_block(_load(ROOT / "benchmarks" / "results" / "live_brackets.json"),
+                         "Live, one bracket vs three (`tune --brackets 3`)")
     ov = _load(ROOT / "benchmarks" / "results" / "overhead.json")
     if ov:
         sz = ov["sizes"]

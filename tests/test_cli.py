@@ -93,3 +93,8 @@ def test_bad_memory_limit_and_device_profile():
     assert result.exit_code == 2 and "3.5XB" in result.output
     result = invoke("tune", "--budget", "1m", "--device", "jetson-nope")
     assert result.exit_code == 2 and "unknown device profile" in result.output
+
+
+def test_brackets_must_be_at_least_one():
+    result = invoke("tune", "--budget", "1m", "--brackets", "0")
+    assert result.exit_code == 2 and "--brackets" in result.output and "0" in result.output

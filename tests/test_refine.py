@@ -54,3 +54,40 @@ def test_uncertainty_grows_away_from_observations():
     post = refine.posterior(x_obs, np.zeros(4), np.array([0.5, 0.6, 0.55, 0.52]),
                             np.array([[0.15], [3.0]]), np.zeros(2))
     assert post.std[1] > post.std[0]
+
+
+def test_results_that_all_tie_teach_nothing():
+    x = np.array([[0.0], [0.5], [1.0]])
+    assert refine.refine_scores(x, [0.1, 0.2, 0.3], [1.0, 1.0, 1.0], x, [0.1, 0.2, 0.3]) is None
+    assert refine.refine_order(x, [0.1, 0.2, 0.3], [1.0, 1.0, 1.0], x, [0.3, 0.2, 0.1]).tolist() == [0, 1, 2]
+
+
+def test_next_bracket_skips_tried_configs_and_follows_the_results():
+    from hpo_agent.agent.brackets import best_winner, next_candidates
+    from hpo_agent.agent.candidates import rank
+    from hpo_agent.agent.records import TrialResult
+    from hpo_agent.agent.space import default_space
+
+    space = default_space()
+    grid = space.grid()
+    # The meta-model likes weight decay and learning rate 1e-3 (the grid's first value) ...
+    prior = np.array([c["weight_decay"] + (0.05 if c["learning_rate"] == 1e-3 else 0.0) for c in grid])
+    ranked = rank(grid, prior)
+    # ... the first bracket tried every learning rate, and the task says: the lower the better.
+    first = [c for c in ranked if c.config["weight_decay"] == 0.1 and c.config["batch_size"] == 16
+             and c.config["num_layers"] == 6 and c.config["dropout"] == 0.1]
+    results = [TrialResult(tid, 0, cand.config, "complete", score=1.0 - 100 * cand.config["learning_rate"])
+               for tid, cand in enumerate(first)]
+    static = [c.config for c in ranked if c not in first][:3]
+    assert all(c["learning_rate"] == 1e-3 for c in static)
+    chosen, _ = next_candidates(ranked, first, results, 3, "max", space)
+    assert len(chosen) == 3 and not {str(c.config) for c in first} & {str(c.config) for c in chosen}
+    assert all(c.config["learning_rate"] < 1e-3 for c in chosen), [c.config for c in chosen]
+    # with memory: a budget that nothing fits gives no candidates, and says which were skipped
+    chosen, skipped = next_candidates(ranked, first, results, 3, "max", space, lambda config: 10**9, 10**6)
+    assert chosen == [] and skipped
+    # the winner across brackets: deepest rung first, then score
+    results.append(TrialResult(1, 1, first[1].config, "complete", score=0.5))
+    assert best_winner(results, [0, 1], "max") == 1
+    low = next(t for t, c in enumerate(first) if c.config["learning_rate"] == 1e-4)  # score 0.99 vs 0.9
+    assert best_winner(results, [0, low], "max") == low and best_winner(results, [0, low], "min") == 0

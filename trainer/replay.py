@@ -17,10 +17,10 @@ Optuna's successive-halving pruner at the recorded fidelities), and ``hpo_agent`
 fitted *without the task* ranks the grid, then synchronous successive halving (the agent's own
 :class:`~hpo_agent.agent.scheduler.SuccessiveHalving`) runs brackets of ``eta**(fidelities-1)``
 diverse candidates until the budget is spent. The first bracket is the meta-model's top; before
-each later one the remaining grid is re-ranked by :func:`~hpo_agent.agent.refine.refine_scores`
-(the meta-model's scores calibrated to the values seen so far, each config at the deepest
-fidelity it reached, plus a Gaussian process on the residuals; ``refine=False`` keeps the
-meta-model's order throughout). Numeric params are given to the
+each later one, the untried configs are re-ranked by
+:func:`~hpo_agent.agent.refine.refine_order` (its scores calibrated to the values seen so far,
+each config at the deepest fidelity it reached, plus a Gaussian process on the residuals), as
+``hpo-agent tune --brackets`` does; ``refine=False`` keeps the meta-model's order throughout. Numeric params are given to the
 Optuna samplers as ordinal integer indices into their grid values (so TPE and the GP see order),
 categorical params as categories.
 """
@@ -35,7 +35,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 import numpy as np
 
 from ..agent.candidates import rank, select, unit_scaled
-from ..agent.refine import refine_scores
+from ..agent.refine import refine_order
 from ..agent.scheduler import SuccessiveHalving
 from ..agent.space import SearchSpace, config_key
 
@@ -232,19 +232,19 @@ def run_hpo_agent(table: GridTable, clock: Clock, seed: int, scores: Optional[np
     remaining = rank(table.configs, scores)
     unit_x = unit_scaled(table.space, table.configs)
     deepest: Dict[int, tuple] = {}   # config index -> (fidelity index, value) deepest reached
-    while remaining and not clock.spent:
+    while remaining and not clock.spent:  # ``remaining`` stays in the meta-model's order
+        ordered = remaining
         if refine and deepest:  # later brackets: the prior corrected by this task's answers
             seen = list(deepest)
             left = [index[config_key(c.config, table.space.names)] for c in remaining]
-            better = refine_scores(unit_x[seen], scores[seen], [deepest[i][1] for i in seen],
-                                   unit_x[left], scores[left], direction=table.direction,
-                                   level=[deepest[i][0] for i in seen])
-            if better is not None:
-                remaining = [remaining[j] for j in np.argsort(-better, kind="stable")]
-        chosen, _ = select(remaining, bracket, space=table.space, min_distance=MIN_DISTANCE)
+            order = refine_order(unit_x[seen], scores[seen], [deepest[i][1] for i in seen],
+                                 unit_x[left], scores[left], direction=table.direction,
+                                 level=[deepest[i][0] for i in seen])
+            ordered = [remaining[j] for j in order]
+        chosen, _ = select(ordered, bracket, space=table.space, min_distance=MIN_DISTANCE)
         if len(chosen) < bracket:  # diversity exhausted: fill from the ranking as it stands
             taken = {id(c) for c in chosen}
-            chosen += [c for c in remaining if id(c) not in taken][:bracket - len(chosen)]
+            chosen += [c for c in ordered if id(c) not in taken][:bracket - len(chosen)]
         taken = {config_key(c.config, table.space.names) for c in chosen}
         remaining = [c for c in remaining if config_key(c.config, table.space.names) not in taken]
         ids = [index[config_key(c.config, table.space.names)] for c in chosen]

@@ -20,6 +20,9 @@ from .options import DURATION, MEMORY
               help="Configs verified in successive halving's first rung.")
 @click.option("--eta", type=click.IntRange(2, 10), default=3, show_default=True,
               help="Reduction factor: keep the best 1/eta of each rung.")
+@click.option("--brackets", type=click.IntRange(1, 20), default=1, show_default=True,
+              help="Successive-halving brackets sharing the budget; each after the first verifies new configs, "
+                   "re-ranked by the results so far.")
 @click.option("--min-budget", type=DURATION, default=None,
               help="Training time per trial in the first rung (default: sized to fit the budget).")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("hpo-runs"), show_default=True,
@@ -34,7 +37,7 @@ from .options import DURATION, MEMORY
               help="Task option, e.g. model=minilm or max_length=64 (repeatable; see docs/tasks.md).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--quiet", is_flag=True, help="Only print the final table.")
-def command(task, budget, model_path, candidates, eta, min_budget, out_dir, resume, memory_limit, device_profile,
+def command(task, budget, model_path, candidates, eta, brackets, min_budget, out_dir, resume, memory_limit, device_profile,
             max_train, data_dir, task_option, seed, quiet):
     """Tune TASK within BUDGET: score configs with the meta-model, verify the best with
     successive halving, and report the winner (report.json in OUT/<task>/)."""
@@ -66,7 +69,8 @@ def command(task, budget, model_path, candidates, eta, min_budget, out_dir, resu
     if data_dir is not None:
         task_options["data_dir"] = str(data_dir)
     opts = tune_lib.TuneOptions(task=task, budget_s=budget, out_dir=out_dir, model_path=model_path,
-                                n_candidates=candidates, eta=eta, min_budget_s=min_budget, seed=seed,
+                                n_candidates=candidates, eta=eta, brackets=brackets, min_budget_s=min_budget,
+                                seed=seed,
                                 resume=resume, memory_limit_bytes=memory_limit, device_profile=device_profile,
                                 task_options=task_options, started_at=started)
     progress = (lambda *a, **k: None) if quiet else _Progress()
@@ -96,6 +100,9 @@ class _Progress:
         elif event == "candidates":
             say(f"· scored {info['scored']} configs; verifying the best {len(info['candidates'])}"
                 + (f" ({len(info['skipped'])} skipped for memory)" if info["skipped"] else ""))
+        elif event == "bracket":
+            say(f"· bracket {info['bracket'] + 1}/{info['brackets']}: verifying {len(info['candidates'])} untried "
+                "configs, re-ranked by the results so far")
         elif event == "probe":
             say(f"· memory probe (one step): estimate {info['estimated_bytes'] / 2**20:.0f} MiB near the budget")
         elif event == "rung":

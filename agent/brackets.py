@@ -1,0 +1,63 @@
+"""Brackets after the first: which untried configs to verify next, and which bracket's winner wins.
+
+``hpo-agent tune --brackets K`` shares its wall-clock budget among K synchronous successive-halving
+brackets run one after another. The first verifies the meta-model's top; each later one takes the
+untried configs that the meta-model, corrected by every result so far (:mod:`.refine`), now ranks
+first. Pure functions: no I/O, no clocks (the replay benchmark runs the same refinement).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+from .candidates import Candidate, select, unit_scaled
+from .records import TrialResult
+from .refine import refine_order
+from .space import Config, SearchSpace, config_key
+
+
+def deepest_results(results: Sequence[TrialResult]) -> Dict[int, TrialResult]:
+    """Each trial's result at the deepest rung it reached."""
+    deepest: Dict[int, TrialResult] = {}
+    for r in results:
+        if r.trial_id not in deepest or r.rung >= deepest[r.trial_id].rung:
+            deepest[r.trial_id] = r
+    return deepest
+
+
+def next_candidates(ranked: Sequence[Candidate], tried: Sequence[Candidate], results: Sequence[TrialResult],
+                    n: int, direction: str, space: SearchSpace,
+                    estimate: Optional[Callable[[Config], int]] = None, budget_bytes: Optional[int] = None,
+                    headroom: float = 0.15, min_distance: float = 0.0,
+                    ) -> Tuple[List[Candidate], List[Dict[str, Any]]]:
+    """The next bracket's ``n`` candidates and the better-ranked ones skipped for memory.
+
+    ``ranked`` is every scored config in the meta-model's order, ``tried`` the candidates so far
+    (indexed by trial id), ``results`` their journaled rung results. The untried configs are
+    re-ranked by :func:`~.refine.refine_order` on each trial's deepest result (one intercept per
+    rung), then chosen as the first bracket was (:func:`~.candidates.select`). Fewer than 3
+    results, or results that all tie, keep the meta-model's order.
+    """
+    seen_keys = {config_key(c.config, space.names) for c in tried}
+    pool = [c for c in ranked if config_key(c.config, space.names) not in seen_keys]
+    deepest = deepest_results(results)
+    if pool and deepest:
+        ids = sorted(deepest)
+        y = [deepest[t].score if deepest[t].score is not None else float("nan") for t in ids]
+        order = refine_order(unit_scaled(space, [tried[t].config for t in ids]), [tried[t].predicted for t in ids],
+                             y, unit_scaled(space, [c.config for c in pool]), [c.predicted for c in pool],
+                             direction=direction, level=[deepest[t].rung for t in ids])
+        pool = [pool[i] for i in order]
+    return select(pool, n, estimate, budget_bytes, headroom, space=space, min_distance=min_distance)
+
+
+def best_winner(results: Sequence[TrialResult], winners: Sequence[int], direction: str) -> Optional[int]:
+    """Among the brackets' winners, the one with the best score at the deepest rung reached
+    (a deeper rung wins first: a winner cut short by the deadline has less evidence)."""
+    deepest = {t: r for t, r in deepest_results([r for r in results if r.score is not None]).items()
+               if t in set(winners)}
+    if not deepest:
+        return None
+    sign = 1.0 if direction == "max" else -1.0
+    return max(deepest, key=lambda t: (deepest[t].rung, sign * float(deepest[t].score), -t))
+
