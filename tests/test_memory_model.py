@@ -56,13 +56,16 @@ def test_memory_targets_are_log_ratios_and_nan_where_unknown():
     assert memory_targets(pd.DataFrame({"x": [1]})).shape == (1,)
 
 
-def test_memory_rows_take_probes_when_given_and_never_mix_them_with_collected_trials():
+def test_memory_rows_take_probes_when_given_else_training_only_trials_never_both():
     probes = pd.DataFrame({"task": ["a", "b"], "working_set_bytes": [2.0, 3.0], "estimated_working_set_bytes": [1.0, 1.0]})
-    trials = pd.DataFrame({"task": ["a", "a", "a"], "working_set_bytes": [9.0, None, 8.0],
-                           "estimated_working_set_bytes": [1.0, 1.0, 1.0]})
+    trials = pd.DataFrame({"task": ["a", "a", "a", "a"], "working_set_bytes": [9.0, None, 8.0, 30.0],
+                           "estimated_working_set_bytes": [1.0, 1.0, 1.0, 1.0],
+                           # the last was collected before scopes were recorded: validation passes included
+                           "working_set_scope": ["train", "train", "train", None]})
     assert list(memory_rows(trials, probes)["task"]) == ["a", "b"]
-    assert list(memory_rows(trials, None)["working_set_bytes"]) == [9.0, 8.0]  # unmeasured trials dropped
+    assert list(memory_rows(trials, None)["working_set_bytes"]) == [9.0, 8.0]  # unmeasured and unscoped dropped
     assert memory_rows(trials.iloc[1:2], None) is None and memory_rows(None, None) is None
+    assert memory_rows(trials.drop(columns="working_set_scope"), None) is None  # histories from before scopes
 
 
 def test_a_correction_that_transfers_is_kept_and_exported(tmp_path):

@@ -31,12 +31,13 @@ def tiny_model(tmp_path_factory):
     assert "leave-one-task-out" in result.output
     assert "cost model: log10_train_seconds_per_step; leave-one-task-out" in result.output
     from hpo_agent.trainer.history import load_histories
-    from hpo_agent.trainer.memory import MIN_ROWS, memory_targets
+    from hpo_agent.trainer.memory import MIN_ROWS, memory_rows, memory_targets
     # the trials' recorded working sets make a memory model once there are enough of them (a
     # trial on a loaded machine can record none: see test_histories_record_fidelities_costs_and_outcomes)
     import numpy as np
 
-    measured = int(np.isfinite(memory_targets(load_histories(db))).sum())
+    rows = memory_rows(load_histories(db))
+    measured = 0 if rows is None else int(np.isfinite(memory_targets(rows)).sum())
     assert ("memory model (" in result.output) == (measured >= MIN_ROWS), (measured, result.output)
     if measured >= MIN_ROWS:
         assert "% for the analytic estimate alone" in result.output
@@ -56,6 +57,7 @@ def test_histories_record_fidelities_costs_and_outcomes(tiny_model):
     assert row["wall_time_s"] > 0 and row["peak_rss_bytes"] > 0
     # each trial's own working set (what the memory model learns from) and the analytic figure
     assert (frame["estimated_working_set_bytes"] > 0).all()
+    assert set(frame["working_set_scope"]) == {"train"}  # build + first fidelity's training, no validation
     from hpo_agent import devices
     if devices.peak_tracking_available():
         measured = frame["working_set_bytes"].dropna()  # not the first trial of a process (warm-up)

@@ -204,6 +204,9 @@ def prepare_study(storage_path: str, name: str, direction: str, attrs: Dict[str,
 
 
 _WARM = False  # whether this process has trained before (see run_trial's working set)
+# What a trial's ``working_set_bytes`` covers: "train" = model build + the first fidelity's training.
+# Trials collected before this attribute existed (no scope) also covered their validation passes.
+WORKING_SET_SCOPE = "train"
 
 
 def run_trial(task, config: Dict[str, Any], fidelity_steps: Sequence[int], seed: int,
@@ -219,10 +222,14 @@ def run_trial(task, config: Dict[str, Any], fidelity_steps: Sequence[int], seed:
     monitor = devices.ResourceMonitor(interval_s=0.5)
     peak = devices.PeakTracker()  # this trial's own peak, not the collector's lifetime (trainer/memory.py)
     try:
-        with monitor, peak:
-            run = TrialRun(task, config, seed=seed)
+        with monitor:
+            # The working set covers the build and the first fidelity's training only: the analytic
+            # estimate (and a probe) models training, and validation passes would add their own floor.
+            with peak:
+                run = TrialRun(task, config, seed=seed)
+                run.train(steps=fidelity_steps[0])
             for steps in fidelity_steps:
-                run.train(steps=steps)
+                run.train(steps=steps)  # a no-op for the first fidelity, trained above
                 value = run.evaluate("validation")[task.metric.name]
                 report(value, steps)
                 values.append(value)
@@ -236,7 +243,7 @@ def run_trial(task, config: Dict[str, Any], fidelity_steps: Sequence[int], seed:
     working_set, _WARM = (peak.working_set_bytes if _WARM else None), True
     return {"outcome": outcome.value, "error": error, "values": values, "train_seconds_at_fidelity": times,
             "wall_time_s": time.monotonic() - t0, "peak_rss_bytes": summary.get("rss_bytes_max"),
-            "working_set_bytes": working_set,
+            "working_set_bytes": working_set, "working_set_scope": WORKING_SET_SCOPE,
             "estimated_working_set_bytes": _analytic_working_set(task, config),
             "resources": summary}
 
@@ -307,6 +314,7 @@ def _trial_attrs(attrs: Dict[str, Any], task, opts: CollectOptions) -> Dict[str,
         "train_seconds_at_fidelity": attrs["train_seconds_at_fidelity"],
         "wall_time_s": attrs["wall_time_s"], "peak_rss_bytes": attrs["peak_rss_bytes"],
         "working_set_bytes": attrs.get("working_set_bytes"),
+        "working_set_scope": attrs.get("working_set_scope"),
         "estimated_working_set_bytes": attrs.get("estimated_working_set_bytes"),
         "device_class": opts.device_class, "metric": task.metric.name,
         "versions": {"python": platform.python_version(), "torch": torch.__version__},

@@ -54,6 +54,7 @@ def load_histories(storage: str, tasks: Optional[List[str]] = None) -> "pandas.D
                                        wall_time_s=t.user_attrs.get("wall_time_s"),
                                        peak_rss_bytes=t.user_attrs.get("peak_rss_bytes"),
                                        working_set_bytes=t.user_attrs.get("working_set_bytes"),
+                                       working_set_scope=t.user_attrs.get("working_set_scope"),
                                        estimated_working_set_bytes=t.user_attrs.get("estimated_working_set_bytes"),
                                        fidelity_steps=t.user_attrs.get("fidelity_steps"),
                                        fidelity_values=[t.intermediate_values[s] for s in sorted(t.intermediate_values)],

@@ -117,18 +117,20 @@ def memory_targets(table) -> np.ndarray:
 
 def memory_rows(frame=None, table=None):
     """The rows to fit the memory model on: the probe table (:func:`probe_memory`) when one is
-    given, else the history trials that recorded their working set (``collect`` does); None when
-    there are none.
+    given, else the history trials whose working set covers training only (``working_set_scope``
+    ``"train"``, what ``collect`` records now); None when there are none.
 
-    The two are not mixed: they measure different things. A probe's working set covers training
-    steps only, which is what the analytic estimate models; a collected trial's also covers its
-    validation passes, which add a floor of about 9 MiB on the digits CNN (its measured/analytic
-    ratio has a median of x2.3 against x1.3 for probes of the same task). Mixed in, the hundreds
-    of collected rows of one task outweighed the probes of every other task."""
-    for source in (table, frame):
+    Trials collected before the scope was recorded also covered their validation passes, which add
+    a floor of about 9 MiB on the digits CNN (measured/analytic median x2.3 against x1.3 for
+    probes of the same task): they are left out. Probes and trials are not mixed either: the
+    hundreds of collected rows of one full-grid task would outweigh the probes of every other."""
+    for source, scoped in ((table, False), (frame, True)):
         if source is None or not len(source) or not all(c in source.columns for c in COLUMNS):
             continue
-        rows = source[source["working_set_bytes"].notna() & source["estimated_working_set_bytes"].notna()]
+        ok = source["working_set_bytes"].notna() & source["estimated_working_set_bytes"].notna()
+        if scoped:
+            ok &= (source["working_set_scope"] == "train") if "working_set_scope" in source.columns else False
+        rows = source[ok]
         if len(rows):
             return rows.reset_index(drop=True)
     return None

@@ -16,7 +16,8 @@ import click
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--memory-table", type=click.Path(path_type=Path), default=None,
               help="measured working sets (python -m hpo_agent.trainer.build_default --memory writes "
-                   "histories/memory.csv) for the memory model; without it, the trials that recorded theirs.")
+                   "histories/memory.csv) for the memory model; without it, the collected trials whose working "
+                   "set covers training only (working_set_scope 'train').")
 def command(storage, out_path, learner, seed, memory_table):
     """Fit the performance meta-model (task meta-features + config → per-task rank) and print its
     leave-one-task-out validation."""
