@@ -108,12 +108,13 @@ def refine_scores(x_obs: np.ndarray, prior_obs: Sequence[float], y_obs: Sequence
                   x_cand: np.ndarray, prior_cand: Sequence[float], kappa: float = 1.0,
                   direction: str = "max", level: Optional[Sequence[int]] = None) -> Optional[np.ndarray]:
     """Upper-confidence scores for the candidates (higher = try sooner), or None when fewer than
-    :data:`MIN_OBSERVATIONS` finite observations exist (keep the meta-model's order then).
+    :data:`MIN_OBSERVATIONS` finite observations exist or they all tie (keep the meta-model's
+    order then).
 
     ``x_*`` are unit-scaled encodings (:func:`hpo_agent.agent.candidates.unit_scaled`), ``prior_*``
     the meta-model's scores, ``y_obs`` the observed metric, ``level`` the fidelity index of each
-    observation (None: one common fidelity). A failed or
-    diverged trial (NaN) counts as the worst value observed, so its neighbourhood is avoided.
+    observation (None: one common fidelity). A failed or diverged trial (NaN) counts as the worst
+    value observed, so its neighbourhood is avoided.
     """
     y = np.asarray(y_obs, dtype=np.float64)
     if direction == "min":

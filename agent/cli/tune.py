@@ -22,7 +22,7 @@ from .options import DURATION, MEMORY
               help="Reduction factor: keep the best 1/eta of each rung.")
 @click.option("--brackets", type=click.IntRange(1, 20), default=1, show_default=True,
               help="Successive-halving brackets sharing the budget; each after the first verifies new configs, "
-                   "re-ranked by the results so far.")
+                   "re-ranked by the results so far (--resume keeps the run's own number).")
 @click.option("--min-budget", type=DURATION, default=None,
               help="Training time per trial in the first rung (default: sized to fit the budget).")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("hpo-runs"), show_default=True,
