@@ -127,7 +127,9 @@ def _live_block(lv, title: str) -> list:
     lines.append("")
     for pair, (w, t, l) in pairs.items():
         a, b = pair.split(" vs ")
-        lines.append(f"`{a}` vs `{b}`, per task × seed: **{w} wins, {t} ties, {l} losses**.  ")
+        counts = ", ".join(f"{n} {word}{'' if n == 1 else plural}" for n, word, plural in
+                           ((w, "win", "s"), (t, "tie", "s"), (l, "loss", "es")))
+        lines.append(f"`{a}` vs `{b}`, per task × seed: **{counts}**.  ")
     return lines
 
 
@@ -167,6 +169,8 @@ def benchmarks_block() -> str:
     lines += _live_block(_load(ROOT / "benchmarks" / "results" / "live_text.json"), "Live, text tasks")
     lines += _live_block(_load(ROOT / "benchmarks" / "results" / "live_brackets.json"),
                          "Live, one bracket vs three (`tune --brackets 3`)")
+    lines += _live_block(_load(ROOT / "benchmarks" / "results" / "live_brackets_text.json"),
+                         "Live, text task, one bracket vs three")
     ov = _load(ROOT / "benchmarks" / "results" / "overhead.json")
     if ov:
         sz = ov["sizes"]
