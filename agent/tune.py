@@ -265,6 +265,7 @@ def _search(state: TuneState, task, journal: Journal, runner, device: str, deadl
     head = journal.header
     eta = int(head.get("eta", opts.eta))
     n_brackets = int(head.get("brackets", 1))
+    opts.eta, opts.brackets = eta, n_brackets  # a resumed run keeps its own; the report shows these
     reserve = opts.report_reserve_s if opts.report_reserve_s is not None else 4.0 + 0.02 * opts.budget_s
     train_deadline = deadline - reserve
     t_search = time.monotonic()

@@ -179,8 +179,11 @@ def test_brackets_choose_new_configs_journal_them_and_resume(tiny_model, tmp_pat
 
     # killed after the second bracket's first trial: the resumed run keeps that bracket's configs
     journal.write_text("".join(json.dumps(line) + "\n" for line in lines[:first_of_second + 1]))
-    result = runner.invoke(cli, args + ["--resume"])
+    at = args.index("--brackets")
+    resume = args[:at] + args[at + 2:] + ["--resume"]  # no --brackets: the journal knows
+    result = runner.invoke(cli, resume)
     assert result.exit_code == 0, result.output
     again = json.loads((tmp_path / "wine" / "report.json").read_text())
+    assert again["options"]["brackets"] == 2 and again["brackets"] == report["brackets"]
     assert [t["config"] for t in again["trials"]] == [t["config"] for t in report["trials"]]
     assert again["resumed_trials"] == sum(line["type"] == "trial" for line in lines[:first_of_second + 1])
