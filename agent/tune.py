@@ -319,7 +319,7 @@ def _open_bracket(state: TuneState, journal: Journal, b: int, direction: str, pr
         journal.append_bracket(b, [vars(c) for c in chosen])
     start = len(state.candidates)
     state.candidates += chosen
-    progress("bracket", bracket=b, brackets=int(journal.header.get("brackets", 1)), candidates=chosen)
+    progress("bracket", bracket=b, brackets=opts.brackets, candidates=chosen)
     return list(range(start, start + len(chosen)))
 
 

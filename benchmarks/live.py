@@ -220,7 +220,7 @@ def main(argv=None) -> int:
 
 
 def _write(out: Path, rows, args) -> dict:
-    summary = {"wins_ties_losses_vs_optuna_tpe_sha": [0, 0, 0], "wins_ties_losses": {}, "per_task": {}}
+    summary = {"wins_ties_losses": {}, "per_task": {}}
     keyed = {(r["task"], r["method"], r["seed"]): r for r in rows if r.get("test") is not None}
     methods = args.method_list
     for (task, method, seed), r in keyed.items():
@@ -232,6 +232,7 @@ def _write(out: Path, rows, args) -> dict:
             diff = r["test"] - keyed[(task, other, seed)]["test"]  # live tasks maximise accuracy
             idx = 0 if diff > 1e-9 else (1 if diff >= -1e-9 else 2)
             summary["wins_ties_losses"].setdefault(f"{method} vs {other}", [0, 0, 0])[idx] += 1
+    # the key the README and older result files know
     summary["wins_ties_losses_vs_optuna_tpe_sha"] = summary["wins_ties_losses"].get(
         "hpo_agent vs optuna_tpe_sha", [0, 0, 0])
     out.parent.mkdir(parents=True, exist_ok=True)
