@@ -34,8 +34,9 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 
-from ..agent.candidates import rank, select, unit_scaled
-from ..agent.refine import refine_order
+from ..agent.brackets import next_candidates
+from ..agent.candidates import Candidate, rank
+from ..agent.records import Outcome, TrialResult
 from ..agent.scheduler import SuccessiveHalving
 from ..agent.space import SearchSpace, config_key
 
@@ -228,37 +229,34 @@ def run_hpo_agent(table: GridTable, clock: Clock, seed: int, scores: Optional[np
     n_fid = len(table.fidelity_steps)
     bracket = eta ** (n_fid - 1)
     index = {config_key(c, table.space.names): i for i, c in enumerate(table.configs)}
-    scores = np.asarray(scores, dtype=np.float64)
-    remaining = rank(table.configs, scores)
-    unit_x = unit_scaled(table.space, table.configs)
-    deepest: Dict[int, tuple] = {}   # config index -> (fidelity index, value) deepest reached
-    while remaining and not clock.spent:  # ``remaining`` stays in the meta-model's order
-        ordered = remaining
-        if refine and deepest:  # later brackets: the prior corrected by this task's answers
-            seen = list(deepest)
-            left = [index[config_key(c.config, table.space.names)] for c in remaining]
-            order = refine_order(unit_x[seen], scores[seen], [deepest[i][1] for i in seen],
-                                 unit_x[left], scores[left], direction=table.direction,
-                                 level=[deepest[i][0] for i in seen])
-            ordered = [remaining[j] for j in order]
-        chosen, _ = select(ordered, bracket, space=table.space, min_distance=MIN_DISTANCE)
-        if len(chosen) < bracket:  # diversity exhausted: fill from the ranking as it stands
-            taken = {id(c) for c in chosen}
-            chosen += [c for c in ordered if id(c) not in taken][:bracket - len(chosen)]
-        taken = {config_key(c.config, table.space.names) for c in chosen}
-        remaining = [c for c in remaining if config_key(c.config, table.space.names) not in taken]
-        ids = [index[config_key(c.config, table.space.names)] for c in chosen]
-        sh = SuccessiveHalving(ids, eta=eta, mode=table.direction)
+    ranked = rank(table.configs, np.asarray(scores, dtype=np.float64))
+    # As ``tune --brackets``: trial ids are positions in the list of tried candidates (so successive
+    # halving breaks score ties towards the meta-model's favourite), and each bracket's candidates
+    # come from the same function, fed the results so far (none with ``refine=False``).
+    tried: List[Candidate] = []
+    results: List[TrialResult] = []
+    while not clock.spent:
+        chosen, _ = next_candidates(ranked, tried, results if refine else [], bracket, table.direction,
+                                    table.space, min_distance=MIN_DISTANCE)
+        if not chosen:
+            break
+        start = len(tried)
+        tried += chosen
+        sh = SuccessiveHalving(list(range(start, len(tried))), eta=eta, mode=table.direction)
         reached: Dict[int, int] = {}
         while not clock.spent:
             job = sh.suggest()
             if job is None:
                 break
             fid = min(job.rung, n_fid - 1)
-            value = clock.evaluate(job.trial_id, fid, reached.get(job.trial_id, -1))
+            grid_i = index[config_key(tried[job.trial_id].config, table.space.names)]
+            value = clock.evaluate(grid_i, fid, reached.get(job.trial_id, -1))
             reached[job.trial_id] = fid
-            deepest[job.trial_id] = (fid, value)
-            sh.on_trial_result(job.trial_id, value if math.isfinite(value) else None)
+            score = value if math.isfinite(value) else None
+            results.append(TrialResult(job.trial_id, fid, tried[job.trial_id].config,
+                                       Outcome.COMPLETE.value if score is not None else Outcome.FAILED.value,
+                                       score=score, predicted=tried[job.trial_id].predicted))
+            sh.on_trial_result(job.trial_id, score)
 
 
 RUNNERS: Dict[str, Callable[..., None]] = {
