@@ -15,6 +15,8 @@ from .records import TrialResult
 from .refine import refine_order
 from .space import Config, SearchSpace, config_key
 
+Chooser = Callable[[List[Candidate], int], Tuple[List[Candidate], List[Dict[str, Any]]]]
+
 
 def deepest_results(results: Sequence[TrialResult]) -> Dict[int, TrialResult]:
     """Each trial's result at the deepest rung it reached."""
@@ -29,14 +31,17 @@ def next_candidates(ranked: Sequence[Candidate], tried: Sequence[Candidate], res
                     n: int, direction: str, space: SearchSpace,
                     estimate: Optional[Callable[[Config], int]] = None, budget_bytes: Optional[int] = None,
                     headroom: float = 0.15, min_distance: float = 0.0,
+                    choose: Optional[Chooser] = None,
                     ) -> Tuple[List[Candidate], List[Dict[str, Any]]]:
     """The next bracket's ``n`` candidates and the better-ranked ones skipped for memory.
 
     ``ranked`` is every scored config in the meta-model's order, ``tried`` the candidates so far
     (indexed by trial id), ``results`` their journaled rung results. The untried configs are
     re-ranked by :func:`~.refine.refine_order` on each trial's deepest result (one intercept per
-    rung), then chosen as the first bracket was (:func:`~.candidates.select`). Fewer than 3
-    results, or results that all tie, keep the meta-model's order.
+    rung), then chosen as the first bracket was: by ``choose(pool, n) -> (chosen, skipped)`` when
+    given (``tune`` passes one that probes borderline configs under a memory cap), else by
+    :func:`~.candidates.select` with the memory arguments. Fewer than 3 results, or results that
+    all tie, keep the meta-model's order.
     """
     seen_keys = {config_key(c.config, space.names) for c in tried}
     pool = [c for c in ranked if config_key(c.config, space.names) not in seen_keys]
@@ -48,6 +53,8 @@ def next_candidates(ranked: Sequence[Candidate], tried: Sequence[Candidate], res
                              y, unit_scaled(space, [c.config for c in pool]), [c.predicted for c in pool],
                              direction=direction, level=[deepest[t].rung for t in ids])
         pool = [pool[i] for i in order]
+    if choose is not None:
+        return choose(pool, n)
     return select(pool, n, estimate, budget_bytes, headroom, space=space, min_distance=min_distance)
 
 

@@ -2,7 +2,8 @@
 
 Records: one ``header`` (task, options, the first bracket's candidates), a ``trial`` line per
 finished rung, and, for ``--brackets`` > 1, a ``bracket`` line with each later bracket's
-candidates, written before any of them trains (their trial ids continue the header's).
+candidates (and the configs it skipped or probed for memory), written before any of them trains
+(their trial ids continue the header's).
 
 Each line is flushed and fsync'ed before the next trial starts, so a run killed at any moment
 keeps every finished trial; ``--resume`` replays the journal instead of re-training. A torn last
@@ -36,6 +37,7 @@ class Journal:
         self.header: Optional[Dict[str, Any]] = None
         self.results: List[TrialResult] = []
         self.brackets: List[List[Dict[str, Any]]] = []  # candidates of brackets 1, 2, ... (not 0)
+        self.bracket_extras: List[Dict[str, Any]] = []  # their memory skips and probes, for the report
 
     @classmethod
     def create(cls, path: Path, header: Dict[str, Any]) -> "Journal":
@@ -82,6 +84,8 @@ class Journal:
                     raise JournalError(f"{path}:{number} is bracket {record.get('bracket')}, "
                                        f"expected {len(journal.brackets) + 1}")
                 journal.brackets.append(record["candidates"])
+                journal.bracket_extras.append({"skipped": record.get("skipped", []),
+                                               "probes": record.get("probes", [])})
         if journal.header is None:
             raise JournalError(f"{path} has no header line; it is not an hpo-agent journal")
         if good < len(raw):
@@ -93,10 +97,15 @@ class Journal:
         self.results.append(result)
         self._append(dict(result.to_dict(), type="trial"))
 
-    def append_bracket(self, bracket: int, candidates: List[Dict[str, Any]]) -> None:
-        """Record a later bracket's candidates (``bracket`` counts from 1) before they train."""
+    def append_bracket(self, bracket: int, candidates: List[Dict[str, Any]],
+                       skipped: Optional[List[Dict[str, Any]]] = None,
+                       probes: Optional[List[Dict[str, Any]]] = None) -> None:
+        """Record a later bracket's candidates (``bracket`` counts from 1) before they train, with
+        the better-ranked configs it skipped for memory and its one-step probes (optional fields)."""
         self.brackets.append(candidates)
-        self._append({"type": "bracket", "bracket": bracket, "candidates": candidates})
+        self.bracket_extras.append({"skipped": list(skipped or []), "probes": list(probes or [])})
+        self._append({"type": "bracket", "bracket": bracket, "candidates": candidates,
+                      "skipped": list(skipped or []), "probes": list(probes or [])})
 
     def finished(self) -> Dict[Tuple[int, int], TrialResult]:
         """Finished rungs by ``(trial_id, rung)``."""

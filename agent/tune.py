@@ -162,15 +162,9 @@ def _prepare(state: TuneState, task, info, runner, progress: Progress) -> Journa
         ranked = _score(state, task, info)
         model, estimate = state.model, state.estimate
     with _phase(state, "memory", progress):
-        if state.isolated and state.memory_budget_bytes:
-            # Trials run capped in a child: borderline configs can be tried for one step there.
-            def run_probe(cand: Candidate) -> Dict[str, Any]:
-                progress("probe", config=cand.config, estimated_bytes=cand.estimated_bytes)
-                return runner.run(probe_spec(cand.config, opts.seed, info.torch_device), timeout_s=300.0)
-
-            state.candidates, state.skipped, state.probes = select_with_probes(
-                ranked, opts.n_candidates, estimate, state.memory_budget_bytes, run_probe,
-                space=model.space, min_distance=opts.min_distance)
+        choose = _probing_chooser(state, runner, info.torch_device, progress, state.probes)
+        if choose is not None:
+            state.candidates, state.skipped = choose(ranked, opts.n_candidates)
         else:
             state.candidates, state.skipped = select(ranked, opts.n_candidates, estimate,
                                                      state.memory_budget_bytes, opts.headroom,
@@ -280,7 +274,7 @@ def _search(state: TuneState, task, journal: Journal, runner, device: str, deadl
             if b == 0:
                 ids = list(range(n_first))
             else:
-                ids = _open_bracket(state, journal, b, task.metric.direction, progress)
+                ids = _open_bracket(state, journal, b, task.metric.direction, runner, device, progress)
                 if not ids:
                     break
             state.brackets.append(ids)
@@ -302,21 +296,49 @@ def _search(state: TuneState, task, journal: Journal, runner, device: str, deadl
     state.best_trial = best_winner(state.results, winners, task.metric.direction)
 
 
-def _open_bracket(state: TuneState, journal: Journal, b: int, direction: str, progress: Progress) -> List[int]:
+def _probing_chooser(state: TuneState, runner, torch_device: str, progress: Progress,
+                     probes: List[Dict[str, Any]]) -> Optional[Callable]:
+    """Where trials run capped in a child process, a ``choose(pool, n) -> (chosen, skipped)`` that
+    tries borderline configs for one step there (:func:`.probe.select_with_probes`), appending
+    each probe to ``probes``; None where no cap is enforced (the estimate alone decides)."""
+    opts = state.options
+    if not (state.isolated and state.memory_budget_bytes):
+        return None
+
+    def run_probe(cand: Candidate) -> Dict[str, Any]:
+        progress("probe", config=cand.config, estimated_bytes=cand.estimated_bytes)
+        return runner.run(probe_spec(cand.config, opts.seed, torch_device), timeout_s=300.0)
+
+    def choose(pool: List[Candidate], n: int):
+        chosen, skipped, done = select_with_probes(pool, n, state.estimate, state.memory_budget_bytes, run_probe,
+                                                   space=state.model.space, min_distance=opts.min_distance)
+        probes.extend(done)
+        return chosen, skipped
+
+    return choose
+
+
+def _open_bracket(state: TuneState, journal: Journal, b: int, direction: str, runner, device: str,
+                  progress: Progress) -> List[int]:
     """Candidates of bracket ``b`` (≥ 1): read back when resuming, else chosen and journaled."""
     opts = state.options
     if b - 1 < len(journal.brackets):
         chosen = [Candidate(c["config"], c["predicted"], c.get("estimated_bytes"), c.get("predicted_s_per_step"))
                   for c in journal.brackets[b - 1]]
+        state.skipped += journal.bracket_extras[b - 1]["skipped"]
+        state.probes += journal.bracket_extras[b - 1]["probes"]
     else:
+        probes: List[Dict[str, Any]] = []
         chosen, skipped = next_candidates(state.ranked, state.candidates, state.results, opts.n_candidates,
                                           direction, state.model.space, state.estimate,
-                                          state.memory_budget_bytes, opts.headroom, opts.min_distance)
+                                          state.memory_budget_bytes, opts.headroom, opts.min_distance,
+                                          choose=_probing_chooser(state, runner, device, progress, probes))
         state.skipped += skipped
+        state.probes += probes
         if not chosen:
             return []
         _predict_cost(state, chosen)
-        journal.append_bracket(b, [vars(c) for c in chosen])
+        journal.append_bracket(b, [vars(c) for c in chosen], skipped, probes)
     start = len(state.candidates)
     state.candidates += chosen
     progress("bracket", bracket=b, brackets=opts.brackets, candidates=chosen)

@@ -31,3 +31,49 @@ def test_brackets_out_of_order_are_refused(tmp_path):
     journal._append({"type": "bracket", "bracket": 2, "candidates": []})
     with pytest.raises(JournalError, match="bracket 2, expected 1"):
         Journal.open(path)
+
+
+def test_a_later_bracket_probes_borderline_configs_under_a_cap_and_journals_them(tmp_path):
+    """Under a memory cap enforced in a child process, a later bracket probes its borderline
+    configs as the first bracket does; an OOM probe drops the config, and the probes are journaled
+    with the bracket so that a resumed run reports them without probing again."""
+    import numpy as np
+
+    from hpo_agent.agent import tune
+    from hpo_agent.agent.candidates import rank
+    from hpo_agent.agent.metamodel import MetaModel
+
+    model = MetaModel.load(None)
+    configs = model.space.sample(np.random.default_rng(0), 30)
+    budget = 10**9
+
+    class Runner:  # the capped child: a batch over 75 runs out of memory in its one step
+        pid, jobs = -1, []
+
+        def run(self, spec, timeout_s):
+            self.jobs.append(spec)
+            return {"outcome": "oom" if spec["config"]["batch_size"] > 75 else "complete"}
+
+    def make_state():
+        opts = tune.TuneOptions(task="iris", budget_s=60.0, n_candidates=3, min_distance=0.0)
+        state = tune.TuneState(opts, tmp_path, isolated=True, memory_budget_bytes=budget)
+        state.model, state.ranked = model, rank(configs, np.array([c["batch_size"] for c in configs], dtype=float))
+        state.meta_features = {name: 1.0 for name in model.meta_feature_names}  # for the cost prediction
+        state.estimate = lambda c: int(budget * (0.9 if c["batch_size"] > 40 else 0.2))  # >40: borderline
+        state.candidates = list(state.ranked[:3])
+        return state
+
+    journal = Journal.create(tmp_path / "journal.jsonl", {"task": "iris", "candidates": []})
+    state, runner = make_state(), Runner()
+    ids = tune._open_bracket(state, journal, 1, "max", runner, "cpu", lambda *a, **k: None)
+    chosen = [state.candidates[i].config for i in ids]
+    assert [c["batch_size"] for c in chosen] == [72, 70, 58]  # the best-ranked untried that fit
+    probed = [j["config"] for j in runner.jobs]
+    assert all(j["probe"] for j in runner.jobs) and [c["batch_size"] for c in probed] == [90, 80, 72, 70, 58]
+    assert [p["config"] for p in state.probes] == probed
+    assert [s["config"]["batch_size"] for s in state.skipped] == [90, 80]  # ran out of memory in their probe
+
+    back, resumed, again = Journal.open(journal.path), make_state(), Runner()
+    again.jobs = []
+    assert tune._open_bracket(resumed, back, 1, "max", again, "cpu", lambda *a, **k: None) == ids
+    assert again.jobs == [] and resumed.probes == state.probes and resumed.skipped == state.skipped
