@@ -172,12 +172,22 @@ def benchmarks_block() -> str:
     lines += _live_block(_load(ROOT / "benchmarks" / "results" / "live_brackets_text.json"),
                          "Live, text task, one bracket vs three")
     ov = _load(ROOT / "benchmarks" / "results" / "overhead.json")
+
+    def _tune_pool() -> str:  # how many configs a default tune run scores, from the code's defaults
+        from hpo_agent.agent.space import default_space
+        from hpo_agent.agent.tune import TuneOptions
+
+        grid, extra = len(default_space().grid()), TuneOptions("-", 1.0).n_proposals
+        return f"{grid + extra:,} by default: the {grid}-config grid plus {extra:,} random ones"
+
     if ov:
         sz = ov["sizes"]
         lines += ["", f"**Agent overhead** (`python benchmarks/overhead.py`, {ov['machine']}): scoring 1 / 1,000 / "
                       f"10,000 candidate configs with the shipped meta-model takes "
                       f"{sz['1']['predict_ms_median']:.2f} / {sz['1000']['predict_ms_median']:.1f} / "
-                      f"**{sz['10000']['predict_ms_median']:.1f} ms** (median; encoding + ONNX inference); the "
+                      f"**{sz['10000']['predict_ms_median']:.1f} ms** (median; encoding + ONNX inference; drawing "
+                      f"the 10,000 configs, scoring and ranking them takes {sz['10000']['query_ms_median']:.1f} ms "
+                      f"in all, and `tune` scores {_tune_pool()}); the "
                       f"query process peaks at **{ov['peak_rss_bytes'] / 2**20:.0f} MiB** resident, imports "
                       f"{'no heavy module' if not ov['heavy_modules_imported'] else ov['heavy_modules_imported']} "
                       f"(torch, scikit-learn, pandas…), and the model file is "
