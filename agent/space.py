@@ -81,9 +81,9 @@ class Param:
             lo, hi = (math.log(self.low - 0.4999), math.log(self.high + 0.4999)) if self.log else (self.low - 0.4999, self.high + 0.4999)
         raw = rng.uniform(lo, hi, size=n)
         values = np.exp(raw) if self.log else raw
-        if self.type == "int":
-            return [int(min(max(round(v), self.low), self.high)) for v in values]
-        return [float(v) for v in values]
+        if self.type == "int":  # np.rint rounds half to even, as round() does
+            return np.clip(np.rint(values), self.low, self.high).astype(np.int64).tolist()
+        return values.tolist()
 
     def grid_values(self) -> tuple:
         if self.grid is not None:
@@ -152,7 +152,8 @@ class SearchSpace:
     def sample(self, rng: np.random.Generator, n: int) -> List[Config]:
         """``n`` random configs (independent uniform / log-uniform draws per param)."""
         columns = [p.sample(rng, n) for p in self.params]
-        return [dict(zip(self.names, row)) for row in zip(*columns)]
+        names = self.names
+        return [dict(zip(names, row)) for row in zip(*columns)]
 
     def grid(self) -> List[Config]:
         """The full Cartesian grid of each param's grid values, in natural (row-major) order."""

@@ -156,8 +156,10 @@ def benchmarks_block() -> str:
             ranks = summ["average_rank"][f"{f:g}"]
             top = min(ranks.values())
             leaders = [m for m in rp["methods"] if abs(ranks[m] - top) < 1e-9]
+            at_zero = all(max(rp["per_task"][t]["regret"][f"{f:g}"][m]) == 0.0 for t in rp["tasks"] for m in leaders)
             best.append(f"@{100 * f:g} %: {', '.join(f'`{m}`' for m in leaders)}"
-                        + (" (tied)" if len(leaders) > 1 else ""))
+                        + ((" (tied at zero regret on every task and seed)" if at_zero else " (tied)")
+                           if len(leaders) > 1 else ""))
         lines += ["", "Best average rank " + "; ".join(best) + "."]
         sp = summ.get("speedup_to_reference_final_regret")
         if sp:
