@@ -154,6 +154,22 @@ def test_registry_lists_the_plan_tasks_without_importing_torch():
     assert get_task("squad_v2").metric.name == "f1"
 
 
+def test_diabetes_is_an_embedded_regression_with_seeded_60_20_20_splits():
+    task = get_task("diabetes", seed=3)
+    desc = task.describe()
+    assert (task.metric.name, task.metric.direction, desc.task_type, desc.modality) == ("mse", "min", "regression",
+                                                                                        "tabular")
+    assert {s: len(task.y[s]) for s in ("train", "validation", "test")} == {"train": 265, "validation": 88, "test": 89}
+    every = np.concatenate([task.y[s].numpy() for s in ("train", "validation", "test")])
+    assert abs(every.mean()) < 1e-5 and abs(every.std() - 1.0) < 1e-4  # the standardised target
+    again, other, small = get_task("diabetes", seed=3), get_task("diabetes", seed=4), get_task("diabetes", max_train=100)
+    for t in (again, other, small):
+        t.ensure_loaded()
+    assert np.array_equal(again.y["test"].numpy(), task.y["test"].numpy())
+    assert not np.array_equal(other.y["test"].numpy(), task.y["test"].numpy())
+    assert len(small.y["train"]) == 100 and len(small.y["test"]) == 89  # max_train leaves evaluation rows alone
+
+
 def test_registry_errors_are_clear():
     with pytest.raises(ValueError, match="unknown task 'nope'.*known tasks: .*ag_news.*SCHEME:PATH"):
         get_task("nope")

@@ -253,7 +253,8 @@ class NpzImageTask(ImageClassificationTask):
         super().__init__(name=name or f"npz_{_slug(self.path)}", **kwargs)
 
     def load(self) -> None:
-        pairs = self._arrays or _read_npz(self.path)
+        # ``arrays``: the splits themselves, or a function that returns them (read on first load)
+        pairs = (self._arrays() if callable(self._arrays) else self._arrays) or _read_npz(self.path)
         self._arrays = None
         labels = {s: np.asarray(y).astype(np.int64) for s, (_, y) in pairs.items()}
         plan = plan_splits(labels, self.seed, self.max_train, self.max_validation, self.max_test)
@@ -288,7 +289,8 @@ class TabularTask(Task):
     def load(self) -> None:
         import torch
 
-        pairs = self._arrays or _read_npz(self.path)
+        # ``arrays``: the splits themselves, or a function that returns them (read on first load)
+        pairs = (self._arrays() if callable(self._arrays) else self._arrays) or _read_npz(self.path)
         self._arrays = None
         every = np.concatenate([np.asarray(y).ravel() for _, y in pairs.values()])
         if self.task_type is None:
