@@ -5,7 +5,7 @@ import math
 import pandas as pd
 import pytest
 
-from hpo_agent.trainer.history import is_table_path, load_histories, load_table, save_table
+from hpo_agent.trainer.history import is_table_path, load_histories, load_table, merge_histories, save_table
 
 
 def test_table_round_trip_parses_list_columns(tmp_path):
@@ -29,3 +29,19 @@ def test_table_paths_are_told_apart_from_stores():
 def test_missing_table_names_the_path(tmp_path):
     with pytest.raises(FileNotFoundError, match="nope.csv"):
         load_table(tmp_path / "nope.csv")
+
+
+def test_merge_adds_only_the_trials_the_committed_table_lacks():
+    base = pd.DataFrame({"study": ["a|mlp|cpu", "a|mlp|cpu"], "number": [0, 1], "design": ["random", "random"],
+                         "param.lr": [0.1, 0.01], "param.opt": ["sgd", "adam"], "value": [0.5, 0.7],
+                         "fidelity_values": [[0.4, 0.5], [0.6, 0.7]]})
+    new = pd.DataFrame({"study": ["a|mlp|cpu", "a|mlp|cpu", "b|mlp|cpu", "a|mlp|cpu"], "number": [0, 2, 0, 3],
+                        "design": [None, "random", "grid", "random"], "param.lr": [0.1, 0.001, 0.1, 0.1],
+                        "param.opt": ["sgd", "sgd", "sgd", "adam"], "value": [0.5, 0.6, 0.9, 0.2],
+                        "fidelity_values": [[0.5], [0.6], [0.9], [0.2]], "working_set_scope": [None, "train", "train", "train"]})
+    merged = merge_histories(base, new)
+    # the imported copy of base's first trial is not added again; the same config in another study is
+    assert list(zip(merged["study"], merged["number"])) == [("a|mlp|cpu", 0), ("a|mlp|cpu", 1), ("a|mlp|cpu", 2),
+                                                            ("b|mlp|cpu", 0), ("a|mlp|cpu", 3)]
+    assert merged["fidelity_values"][0] == [0.4, 0.5] and merged["design"][0] == "random"  # base rows as they were
+    assert merged["working_set_scope"].isna()[:2].all() and merged["working_set_scope"][2] == "train"

@@ -5,6 +5,13 @@
 Collection is resumable (Optuna storage; rerun continues where it stopped). The histories are
 also written as a CSV next to the store (``histories/default.csv``) so they can be committed
 and read without a database. The meta-model lands in ``agent/data/default_metamodel.onnx``.
+
+A worker (or a later session) that collects into its own store adds its trials to the committed
+CSV with ``--merge``. To top a committed design up rather than rerun it, import that task's
+committed rows into the store first (``hpo-agent import``): ``collect`` skips configs a study holds.
+
+    hpo-agent import imdb_rows.csv --storage histories/w.db
+    python -m hpo_agent.trainer.build_default --only imdb --storage histories/w.db --merge --no-fit
 """
 
 from __future__ import annotations
@@ -79,6 +86,9 @@ def main(argv=None) -> int:
                         help="collect only this suite task (repeatable; several workers can split the suite)")
     parser.add_argument("--no-fit", action="store_true", help="collect only; fit and export later")
     parser.add_argument("--no-collect", action="store_true", help="fit and export from the store as it is")
+    parser.add_argument("--merge", action="store_true",
+                        help="add the store's trials that --csv lacks to it (a worker's own store), instead of "
+                             "rewriting --csv from the store; the fit then reads --csv")
     parser.add_argument("--memory", action="store_true",
                         help="also measure working sets of short runs for the memory model (resumable)")
     parser.add_argument("--memory-csv", default="histories/memory.csv")
@@ -87,8 +97,15 @@ def main(argv=None) -> int:
     from ..export import export_onnx
     from .collect import CollectOptions, collect
     from .fit import fit_metamodel
-    from .history import load_histories, load_table, save_table
+    from .history import load_histories, load_table, merge_histories, save_table
     from .memory import memory_rows
+
+    def write_csv():  # commit-able progress
+        frame = load_histories(args.storage)
+        if args.merge and Path(args.csv).is_file():
+            frame = merge_histories(load_table(args.csv), frame)
+        save_table(frame, args.csv)
+        return frame
 
     Path(args.storage).parent.mkdir(parents=True, exist_ok=True)
     wanted = set(args.only or [])
@@ -105,14 +122,15 @@ def main(argv=None) -> int:
             print(f"skipped {entry.task}: {exc}", flush=True)
             continue
         print("collected", counts, flush=True)
-        save_table(load_histories(args.storage), args.csv)  # commit-able progress after every task
+        write_csv()  # after every task
     if args.memory:
         measure_memory(load_histories(args.storage), args.memory_csv, wanted, args.seed,
                        MEMORY_PROBES_PER_TASK if not args.quick else 3)
     if args.no_fit:
+        if args.merge and args.no_collect:
+            write_csv()
         return 0
-    frame = load_histories(args.storage)
-    save_table(frame, args.csv)
+    frame = write_csv()
     memory = memory_rows(frame, load_table(args.memory_csv) if Path(args.memory_csv).is_file() else None)
     fitted = fit_metamodel(frame, learner="auto", seed=args.seed, memory=memory)
     result = export_onnx(fitted, Path(args.out))

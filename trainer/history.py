@@ -122,3 +122,22 @@ def save_table(frame, path) -> None:
     else:
         out.to_csv(tmp, index=False)
     os.replace(tmp, path)
+
+
+def merge_histories(base, new) -> "pandas.DataFrame":  # noqa: F821
+    """``base`` plus the trials of ``new`` that it lacks, keyed by study and config.
+
+    The committed table accumulates what workers collect in their own stores: a store that holds
+    a copy of committed trials (imported so that ``collect`` tops a design up instead of rerunning
+    it) adds only its new ones. ``base``'s rows are kept as they are (columns it lacks are empty).
+    """
+    import pandas as pd
+
+    params = sorted(c for c in set(base.columns) | set(new.columns) if c.startswith("param."))
+
+    def keys(frame):
+        cols = [frame[c].astype(str) if c in frame.columns else pd.Series("", index=frame.index) for c in params]
+        return frame["study"].astype(str).str.cat(cols, sep="|")
+
+    fresh = new[~keys(new).isin(set(keys(base)))]
+    return pd.concat([base, fresh], ignore_index=True, sort=False)
