@@ -25,6 +25,22 @@ def test_only_one_task_collects_that_task_and_writes_the_table(tmp_path):
     assert len(table) == 10  # --quick: 5 configs per suite entry
 
 
+def test_a_fresh_store_is_seeded_from_the_committed_table_and_nothing_runs_twice(tmp_path, capsys):
+    csv = tmp_path / "h.csv"
+    first = ["--quick", "--only", "iris", "--no-fit", "--storage", str(tmp_path / "a.db"), "--csv", str(csv)]
+    assert build_default.main(first) == 0
+    committed = read_table(csv)
+    capsys.readouterr()
+    # a fresh clone: the table is committed, the store is not
+    assert build_default.main(["--quick", "--only", "iris", "--no-fit", "--storage", str(tmp_path / "b.db"),
+                               "--csv", str(csv)]) == 0
+    out = capsys.readouterr().out
+    assert out.count("with 10 committed trial(s) of iris") == 1 and out.count("collected {'iris': 0}") == 2  # both designs: nothing new
+    again = read_table(csv)
+    assert len(again) == len(committed) == 10
+    assert list(again["design"]) == list(committed["design"])  # the committed rows, as they were
+
+
 def test_memory_probes_measure_recorded_configs_resumably(tmp_path):
     from hpo_agent import devices
 

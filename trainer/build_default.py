@@ -6,12 +6,10 @@ Collection is resumable (Optuna storage; rerun continues where it stopped). The 
 also written as a CSV next to the store (``histories/default.csv``) so they can be committed
 and read without a database. The meta-model lands in ``agent/data/default_metamodel.onnx``.
 
-A worker (or a later session) that collects into its own store adds its trials to the committed
-CSV with ``--merge``. To top a committed design up rather than rerun it, import that task's
-committed rows into the store first (``hpo-agent import``): ``collect`` skips configs a study holds.
-
-    hpo-agent import imdb_rows.csv --storage histories/w.db
-    python -m hpo_agent.trainer.build_default --only imdb --storage histories/w.db --merge --no-fit
+The committed CSV accumulates: each run adds the trials of its store that the CSV lacks
+(``--rewrite-csv`` writes it from the store alone). Before collecting a suite entry into a store
+that has no study of it, the CSV's trials of that entry are imported into the store, so that a
+fresh clone (or a worker with its own store) tops the designs up instead of rerunning them.
 """
 
 from __future__ import annotations
@@ -86,9 +84,9 @@ def main(argv=None) -> int:
                         help="collect only this suite task (repeatable; several workers can split the suite)")
     parser.add_argument("--no-fit", action="store_true", help="collect only; fit and export later")
     parser.add_argument("--no-collect", action="store_true", help="fit and export from the store as it is")
-    parser.add_argument("--merge", action="store_true",
-                        help="add the store's trials that --csv lacks to it (a worker's own store), instead of "
-                             "rewriting --csv from the store; the fit then reads --csv")
+    parser.add_argument("--rewrite-csv", action="store_true",
+                        help="write --csv from the store alone (default: add the store's trials that --csv lacks "
+                             "to it, and fit on the result)")
     parser.add_argument("--memory", action="store_true",
                         help="also measure working sets of short runs for the memory model (resumable)")
     parser.add_argument("--memory-csv", default="histories/memory.csv")
@@ -100,9 +98,11 @@ def main(argv=None) -> int:
     from .history import load_histories, load_table, merge_histories, save_table
     from .memory import memory_rows
 
+    merge = not args.rewrite_csv and Path(args.csv).is_file()
+
     def write_csv():  # commit-able progress
         frame = load_histories(args.storage)
-        if args.merge and Path(args.csv).is_file():
+        if merge:
             frame = merge_histories(load_table(args.csv), frame)
         save_table(frame, args.csv)
         return frame
@@ -112,6 +112,10 @@ def main(argv=None) -> int:
     for entry in DEFAULT_SUITE:
         if args.no_collect or (wanted and entry.task not in wanted):
             continue
+        if merge:  # a fresh store first learns what the committed table holds, so nothing runs twice
+            seeded = seed_store(args.storage, load_table(args.csv), variant_id(entry))
+            if seeded:
+                print(f"seeded {args.storage} with {seeded} committed trial(s) of {variant_id(entry)}", flush=True)
         opts = CollectOptions(tasks=[entry.task], storage=args.storage, design=entry.design,
                               n_configs=5 if args.quick else entry.n_configs, fidelity_steps=entry.fidelity_steps,
                               seed=args.seed, max_train=entry.max_train, task_options=dict(entry.options))
@@ -127,7 +131,7 @@ def main(argv=None) -> int:
         measure_memory(load_histories(args.storage), args.memory_csv, wanted, args.seed,
                        MEMORY_PROBES_PER_TASK if not args.quick else 3)
     if args.no_fit:
-        if args.merge and args.no_collect:
+        if args.no_collect:
             write_csv()
         return 0
     frame = write_csv()
@@ -140,6 +144,30 @@ def main(argv=None) -> int:
                       "parity_max_abs_diff": result.max_abs_diff, "file": str(result.path),
                       "size_bytes": result.size_bytes}, indent=1))
     return 0
+
+
+def variant_id(entry: SuiteEntry) -> str:
+    """The task name ``collect`` records for a suite entry (a training-set cap makes a variant)."""
+    return entry.task if entry.max_train is None else f"{entry.task}@n{entry.max_train}"
+
+
+def seed_store(storage: str, table, task: str) -> int:
+    """Import ``table``'s trials of ``task`` into ``storage`` when the store has no study of that
+    task, so that ``collect`` tops its designs up instead of rerunning them (it skips the configs a
+    study holds). Returns how many trials were imported (0 when the store already had the task)."""
+    import optuna
+
+    from .importing import import_table
+    from .storage import open_storage, parse_study_name
+
+    summaries = optuna.get_all_study_summaries(open_storage(storage), include_best_trial=False)
+    if any(parse_study_name(s.study_name)["task"] == task for s in summaries):
+        return 0
+    rows = table[table["task"] == task]
+    if not len(rows):
+        return 0
+    result = import_table(rows.reset_index(drop=True), storage, source=f"committed {task}")
+    return sum(c["added"] for c in result.studies.values())
 
 
 MEMORY_PROBES_PER_TASK = 16
