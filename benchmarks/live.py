@@ -173,7 +173,7 @@ def main(argv=None) -> int:
     parser.add_argument("--fresh", action="store_true")
     args = parser.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
-    from hpo_agent.agent.tasks import parse_task_option
+    from hpo_agent.agent.tasks import get_task, parse_task_option
 
     options = dict(parse_task_option(kv) for kv in args.task_option)  # JSON-typed for the Optuna child
     args.options = options
@@ -209,7 +209,8 @@ def main(argv=None) -> int:
                                               capture_output=True, text=True, env=env)
                         got = (json.loads(proc.stdout.strip().splitlines()[-1]) if proc.returncode == 0
                                else {"error": proc.stderr.strip()[-300:]})
-                    row = {"task": task, "method": method, "seed": seed, "budget_s": args.budget, **got}
+                    row = {"task": task, "method": method, "seed": seed, "budget_s": args.budget,
+                           "metric": get_task(name).metric.name, "direction": get_task(name).metric.direction, **got}
                     if "wall_s" in got:
                         row["overhead_s"] = got["wall_s"] - got["train_s"]
                     print(json.dumps({k: v for k, v in row.items() if k != "config"}), flush=True)
@@ -229,7 +230,9 @@ def _write(out: Path, rows, args) -> dict:
         for other in (methods[methods.index(method) + 1:] if method in methods and brackets_of(method) else []):
             if (task, other, seed) not in keyed:
                 continue
-            diff = r["test"] - keyed[(task, other, seed)]["test"]  # live tasks maximise accuracy
+            diff = r["test"] - keyed[(task, other, seed)]["test"]
+            if r.get("direction", "max") == "min":  # e.g. MSE (rows of older files: accuracy, maximised)
+                diff = -diff
             idx = 0 if diff > 1e-9 else (1 if diff >= -1e-9 else 2)
             summary["wins_ties_losses"].setdefault(f"{method} vs {other}", [0, 0, 0])[idx] += 1
     # the key the README and older result files know

@@ -108,9 +108,12 @@ def _live_block(lv, title: str) -> list:
              if lv.get("learner") and lv.get("date") else "a meta-model fitted without the task")
     options = lv.get("task_options") or {}
     options = f" (task options {', '.join(f'{k}={v}' for k, v in options.items())})" if options else ""
+    metrics = sorted({(r.get("metric", "accuracy"), r.get("direction", "max")) for r in lv["rows"]})
+    metric = ("accuracy" if metrics == [("accuracy", "max")] else
+              ", ".join(f"{m} ({'higher' if d == 'max' else 'lower'} is better)" for m, d in metrics))
     lines = ["", f"**{title}** (`{command}`, {lv['machine']}, one torch thread each): every method gets the "
                  f"same {lv['budget_s']:.0f} s wall-clock budget per task{options}, then its chosen config's test "
-                 f"accuracy (mean over {n_seeds} seed{'s' if n_seeds > 1 else ''}); hpo-agent uses {model}. "
+                 f"{metric} (mean over {n_seeds} seed{'s' if n_seeds > 1 else ''}); hpo-agent uses {model}. "
                  "Overhead = wall time not spent in training steps (set-up, evaluation, sampling):", "",
              *_two_part_head("task", [f"{m} test" for m in methods], [f"{m} overhead s" for m in methods])]
     by = {}
