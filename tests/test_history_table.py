@@ -45,3 +45,11 @@ def test_merge_adds_only_the_trials_the_committed_table_lacks():
                                                             ("b|mlp|cpu", 0), ("a|mlp|cpu", 3)]
     assert merged["fidelity_values"][0] == [0.4, 0.5] and merged["design"][0] == "random"  # base rows as they were
     assert merged["working_set_scope"].isna()[:2].all() and merged["working_set_scope"][2] == "train"
+
+
+def test_whole_number_columns_with_gaps_are_written_as_integers(tmp_path):
+    frame = pd.DataFrame({"task": ["a", "b"], "peak_rss_bytes": [904122368.0, float("nan")], "value": [1.0, 0.5]})
+    save_table(frame, tmp_path / "h.csv")
+    lines = (tmp_path / "h.csv").read_text().splitlines()
+    assert lines[1] == "a,904122368,1.0" and lines[2] == "b,,0.5"
+    assert load_table(tmp_path / "h.csv")["peak_rss_bytes"][0] == 904122368

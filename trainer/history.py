@@ -69,6 +69,8 @@ def load_histories(storage: str, tasks: Optional[List[str]] = None) -> "pandas.D
 
 TABLE_SUFFIXES = (".csv", ".parquet", ".pq")
 LIST_COLUMNS = ("fidelity_steps", "fidelity_values", "train_seconds_at_fidelity")
+# Whole numbers that some rows lack: written as integers, not as floats with a trailing ".0"
+INT_COLUMNS = ("number", "peak_rss_bytes", "working_set_bytes", "estimated_working_set_bytes")
 
 
 def is_table_path(storage: str) -> bool:
@@ -112,6 +114,9 @@ def save_table(frame, path) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     out = frame.copy()
+    for col in INT_COLUMNS:
+        if col in out.columns and out[col].dtype.kind == "f" and (out[col].dropna() % 1 == 0).all():
+            out[col] = out[col].astype("Int64")
     for col in out.columns:
         if out[col].map(lambda v: isinstance(v, (list, dict))).any():
             out[col] = out[col].map(lambda v: json.dumps(v) if isinstance(v, (list, dict)) else v)
