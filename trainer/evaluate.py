@@ -4,7 +4,8 @@ For every task in a history store, the methods are fitted on the *other* tasks o
 of the same data set, ``name@...``, leave together) and asked
 to rank the configs that were tried on the held-out task. A method's best-of-k regret is the
 normalised regret of the best of its top-k picks: ``(best - best_of_k) / (best - worst)`` over
-the task's finished trials (1 = picked only the worst or only failures, 0 = picked the best).
+the task's finished trials (1 = picked only the worst, failures or diverged runs; 0 = picked the
+best; :mod:`.regret`).
 
 Methods:
 - ``gbm`` / ``gbm_balanced`` / ``forest``: the meta-model learners (task meta-features + config →
@@ -24,6 +25,7 @@ import numpy as np
 
 from ..agent.candidates import scale_encoded
 from .fit import LEARNERS, Dataset, build_dataset, fit_learner, one_thread, task_group
+from .regret import normalised_regrets
 
 KS = (1, 3, 5, 10)
 # Cost-aware view: the configs a method ranks first are "run" in its order until their recorded
@@ -34,17 +36,8 @@ METHODS = (*LEARNERS, "average_rank", "nearest_task", "random")
 
 
 def _regrets(values: np.ndarray, direction: str):
-    """Per-config normalised regret in [0, 1] (failures = 1), or a float when undefined:
-    NaN with fewer than 2 finished configs, 0.0 when all finished configs tie."""
-    v = np.asarray(values, dtype=np.float64)
-    v = v if direction == "max" else -v
-    ok = np.isfinite(v)
-    if ok.sum() < 2:
-        return float("nan")
-    best, worst = v[ok].max(), v[ok].min()
-    if best == worst:
-        return 0.0
-    return (best - np.where(ok, v, worst)) / (best - worst)
+    """Per-config normalised regret (:func:`.regret.normalised_regrets`), or NaN when undefined."""
+    return normalised_regrets(values, direction)
 
 
 def best_of_k_regret(values: np.ndarray, scores: np.ndarray, k: int, direction: str) -> float:

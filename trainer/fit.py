@@ -19,6 +19,7 @@ import numpy as np
 from ..agent import metafeatures
 from ..agent.space import SearchSpace, default_space
 from .cost import AuxModel, cost_targets, fit_cost_model
+from .regret import normalised_regrets
 
 TARGET = {"name": "task_percentile_rank", "range": [0.0, 1.0], "higher_is_better": True,
           "definition": "percentile rank of the validation metric at the last fidelity among the task's trials; "
@@ -216,15 +217,12 @@ def make_learner(name: str = "gbm", seed: int = 0):
 
 
 def regret_at_top1(values: np.ndarray, scores: np.ndarray, direction: str) -> float:
-    """Normalised regret of the top-scored config: (best - chosen) / (best - worst) among finite values."""
-    ok = np.isfinite(values)
-    if ok.sum() < 2:
-        return float("nan")
-    v = values if direction == "max" else -values
-    best, worst = v[ok].max(), v[ok].min()
-    pick = int(np.argmax(scores))
-    chosen = v[pick] if ok[pick] else worst  # a failed pick costs the full range
-    return float((best - chosen) / (best - worst)) if best > worst else 0.0
+    """Normalised regret (:func:`.regret.normalised_regrets`) of the top-scored config; a failed
+    or diverged pick costs the full range."""
+    regrets = normalised_regrets(values, direction)
+    if isinstance(regrets, float):
+        return regrets
+    return float(regrets[int(np.argmax(scores))])
 
 
 def leave_one_task_out(data: Dataset, learner: str = "gbm", seed: int = 0) -> Dict[str, Any]:

@@ -6,7 +6,7 @@ fidelity, and the method *pays* the recorded cost on a simulated clock: the cumu
 seconds to that fidelity plus a per-evaluation share of the trial's other wall time (model
 build, evaluation). Asking for a config twice costs twice, as it would for a real tool.
 
-The anytime score is the normalised regret ``(best - v) / (best - worst)`` over the task's grid
+The anytime score is the normalised regret ``(best - v) / (best - worst)`` (:mod:`.regret`) over the task's grid
 of the config the method would return now: the one with the best value at the deepest fidelity
 it has reached (a pruned config's full-fidelity value is what a user would get by training it).
 No config yet → regret 1.
@@ -39,6 +39,7 @@ from ..agent.candidates import Candidate, rank
 from ..agent.records import Outcome, TrialResult
 from ..agent.scheduler import SuccessiveHalving
 from ..agent.space import SearchSpace, config_key
+from .regret import normalised_regrets
 
 METHODS = ("grid", "random", "tpe", "gp", "tpe_sha", "hpo_agent")
 MIN_DISTANCE = 0.25  # as ``hpo-agent tune``
@@ -62,13 +63,8 @@ class GridTable:
         return float(self.costs[:, -1].sum())
 
     def regrets(self) -> np.ndarray:
-        """Normalised regret of every config's full-fidelity value (failures = 1)."""
-        v = self.values[:, -1] if self.direction == "max" else -self.values[:, -1]
-        ok = np.isfinite(v)
-        best, worst = v[ok].max(), v[ok].min()
-        if best == worst:
-            return np.where(ok, 0.0, 1.0)
-        return np.where(ok, (best - np.where(ok, v, worst)) / (best - worst), 1.0)
+        """Normalised regret of every config's full-fidelity value (failed and diverged = 1)."""
+        return np.asarray(normalised_regrets(self.values[:, -1], self.direction), dtype=np.float64)
 
 
 def grid_tables(frame, space: SearchSpace) -> Dict[str, GridTable]:
