@@ -20,6 +20,7 @@ from typing import Optional, Sequence, Tuple
 import numpy as np
 
 MIN_OBSERVATIONS = 3                      # below this the line and the residual scale are guesses
+DIVERGED_IQR = 3.0                        # Tukey's "far out" fence (see :func:`diverged`)
 LENGTHSCALES = (0.15, 0.3, 0.6, 1.2)      # unit-scaled encoding; the one-hot of a category spans sqrt(2)
 NOISE_FRACTIONS = (0.01, 0.1, 0.5)        # observation noise as a fraction of the residual variance
 
@@ -33,6 +34,20 @@ class Posterior:
     slope: float          # metric units per meta-model score unit (0: the prior was ignored)
     lengthscale: float
     noise_fraction: float
+
+
+def diverged(values: np.ndarray) -> np.ndarray:
+    """Which finite ``values`` (higher = better) lie past Tukey's far-out fence on the bad side:
+    more than :data:`DIVERGED_IQR` interquartile ranges below the lower quartile, such as a
+    validation MSE of 90 among MSEs near 1. Such a run says "avoid this", not "how bad": kept as a
+    value it would dominate a least-squares fit or a regret range. With no spread between the
+    quartiles (most values tied) nothing is flagged."""
+    v = np.asarray(values, dtype=np.float64)
+    ok = np.isfinite(v)
+    if ok.sum() < 2:
+        return np.zeros(len(v), dtype=bool)
+    q1, q3 = np.percentile(v[ok], [25, 75])
+    return ok & (v < q1 - DIVERGED_IQR * (q3 - q1)) if q3 > q1 else np.zeros(len(v), dtype=bool)
 
 
 def calibrate(prior: np.ndarray, y: np.ndarray, level: Optional[np.ndarray] = None) -> Tuple[np.ndarray, float]:
@@ -114,12 +129,12 @@ def refine_scores(x_obs: np.ndarray, prior_obs: Sequence[float], y_obs: Sequence
     ``x_*`` are unit-scaled encodings (:func:`hpo_agent.agent.candidates.unit_scaled`), ``prior_*``
     the meta-model's scores, ``y_obs`` the observed metric, ``level`` the fidelity index of each
     observation (None: one common fidelity). A failed or diverged trial (NaN) counts as the worst
-    value observed, so its neighbourhood is avoided.
+    value observed, so its neighbourhood is avoided; so does a diverged one (:func:`diverged`).
     """
     y = np.asarray(y_obs, dtype=np.float64)
     if direction == "min":
         y = -y
-    ok = np.isfinite(y)
+    ok = np.isfinite(y) & ~diverged(y)
     if ok.sum() < MIN_OBSERVATIONS:
         return None
     if np.ptp(y[ok]) == 0:  # every result tied (a task the configs all solve): nothing to correct

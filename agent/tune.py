@@ -16,7 +16,7 @@ from typing import Any, Callable, Dict, List, Optional
 import numpy as np
 
 from . import metafeatures
-from .brackets import best_winner, next_candidates
+from .brackets import best_winner, bracket_plan, next_candidates
 from .candidates import Candidate, clip_depth, propose, rank, select
 from .journal import JOURNAL_NAME, Journal
 from .metamodel import MetaModel
@@ -293,7 +293,14 @@ def _search(state: TuneState, task, journal: Journal, runner, device: str, deadl
         runner.close()
     state.phases["search"] = time.monotonic() - t_search
     state.finished_search = len(finished) == n_brackets and all(finished)
-    state.best_trial = best_winner(state.results, winners, task.metric.direction)
+    state.best_trial = best_winner(state.results, winners, task.metric.direction, _offsets(state))
+
+
+def _offsets(state: TuneState) -> Dict[int, int]:
+    """Each trial's bracket offset (:func:`.brackets.bracket_plan`): its rungs' level above bracket 0's.
+    The cycle is sized on bracket 0 as it ran (the journal's candidates), so a resumed run repeats it."""
+    base = len(state.brackets[0]) if state.brackets else state.options.n_candidates
+    return {t: bracket_plan(b, base, state.options.eta)[1] for b, ids in enumerate(state.brackets) for t in ids}
 
 
 def _probing_chooser(state: TuneState, runner, torch_device: str, progress: Progress,
@@ -329,10 +336,12 @@ def _open_bracket(state: TuneState, journal: Journal, b: int, direction: str, ru
         state.probes += journal.bracket_extras[b - 1]["probes"]
     else:
         probes: List[Dict[str, Any]] = []
-        chosen, skipped = next_candidates(state.ranked, state.candidates, state.results, opts.n_candidates,
+        size, _ = bracket_plan(b, len(state.brackets[0]), opts.eta)
+        chosen, skipped = next_candidates(state.ranked, state.candidates, state.results, size,
                                           direction, state.model.space, state.estimate,
                                           state.memory_budget_bytes, opts.headroom, opts.min_distance,
-                                          choose=_probing_chooser(state, runner, device, progress, probes))
+                                          choose=_probing_chooser(state, runner, device, progress, probes),
+                                          offsets=_offsets(state))
         state.skipped += skipped
         state.probes += probes
         if not chosen:

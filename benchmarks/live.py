@@ -244,6 +244,8 @@ def _write(out: Path, rows, args) -> dict:
         command = f"HPO_AGENT_DATA_DIR={os.environ['HPO_AGENT_DATA_DIR']} " + command
     out.write_text(json.dumps({"benchmark": "live", "command": command.strip(),
                                "budget_s": args.budget, "threads": args.threads, "methods": methods,
+                               # tune --brackets K cycles bracket sizes as Hyperband does (since 2026-11-29)
+                               "bracket_sizes": "hyperband cycle (agent/brackets.py::bracket_plan)",
                                "task_options": args.options,
                                "learner": args.learner, "date": time.strftime("%Y-%m-%d"),
                                "machine": f"{platform.machine()} {platform.system()}, {os.cpu_count()} CPUs, "

@@ -60,16 +60,18 @@ def test_a_later_bracket_probes_borderline_configs_under_a_cap_and_journals_them
         state.model, state.ranked = model, rank(configs, np.array([c["batch_size"] for c in configs], dtype=float))
         state.meta_features = {name: 1.0 for name in model.meta_feature_names}  # for the cost prediction
         state.estimate = lambda c: int(budget * (0.9 if c["batch_size"] > 40 else 0.2))  # >40: borderline
-        state.candidates = list(state.ranked[:3])
+        state.candidates, state.brackets = list(state.ranked[:3]), [[0, 1, 2]]  # bracket 0 ran
         return state
 
     journal = Journal.create(tmp_path / "journal.jsonl", {"task": "iris", "candidates": []})
     state, runner = make_state(), Runner()
     ids = tune._open_bracket(state, journal, 1, "max", runner, "cpu", lambda *a, **k: None)
     chosen = [state.candidates[i].config for i in ids]
-    assert [c["batch_size"] for c in chosen] == [72, 70, 58]  # the best-ranked untried that fit
+    # after a bracket of 3, Hyperband's cycle verifies 1 config: the best-ranked untried one that fits
+    assert [c["batch_size"] for c in chosen] == [72]
     probed = [j["config"] for j in runner.jobs]
-    assert all(j["probe"] for j in runner.jobs) and [c["batch_size"] for c in probed] == [90, 80, 72, 70, 58]
+    # at most 2 probes per candidate wanted: 72 goes in unprobed
+    assert all(j["probe"] for j in runner.jobs) and [c["batch_size"] for c in probed] == [90, 80]
     assert [p["config"] for p in state.probes] == probed
     assert [s["config"]["batch_size"] for s in state.skipped] == [90, 80]  # ran out of memory in their probe
 

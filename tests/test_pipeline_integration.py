@@ -164,21 +164,23 @@ def test_brackets_choose_new_configs_journal_them_and_resume(tiny_model, tmp_pat
             "--brackets", "2", "--out", str(tmp_path)]
     result = runner.invoke(cli, args)
     assert result.exit_code == 0, result.output
-    assert "bracket 2/2: verifying 3 untried configs" in result.output
+    # Hyperband's cycle: after a bracket of 3 from the bottom rung, one config trained for the whole share
+    assert "bracket 2/2: verifying 1 untried config," in result.output
     report = json.loads((tmp_path / "wine" / "report.json").read_text())
-    assert report["brackets"] == [[0, 1, 2], [3, 4, 5]] and report["options"]["brackets"] == 2
+    assert report["brackets"] == [[0, 1, 2], [3]] and report["options"]["brackets"] == 2
     configs = [json.dumps(t["config"], sort_keys=True) for t in report["trials"]]
-    assert len(set(configs)) == 6  # the second bracket tries configs the first did not
-    assert [t["bracket"] for t in report["trials"]] == [0, 0, 0, 1, 1, 1]
-    assert report["best"]["trial_id"] in (0, 1, 2, 3, 4, 5) and report["elapsed_s"] <= 30 + 5
+    assert len(set(configs)) == 4  # the second bracket tries a config the first did not
+    assert [t["bracket"] for t in report["trials"]] == [0, 0, 0, 1]
+    assert report["best"]["trial_id"] in (0, 1, 2, 3) and report["elapsed_s"] <= 30 + 5
     journal = tmp_path / "wine" / "journal.jsonl"
     lines = [json.loads(line) for line in journal.read_text().splitlines()]
     kinds = [line["type"] for line in lines]
     first_of_second = next(i for i, line in enumerate(lines) if line.get("trial_id") == 3)
     assert kinds.count("bracket") == 1 and kinds.index("bracket") < first_of_second  # chosen before training
 
-    # killed after the second bracket's first trial: the resumed run keeps that bracket's configs
-    journal.write_text("".join(json.dumps(line) + "\n" for line in lines[:first_of_second + 1]))
+    # killed after the second bracket was journaled, before its config trained: the resumed run
+    # trains that config, not a freshly chosen one
+    journal.write_text("".join(json.dumps(line) + "\n" for line in lines[:first_of_second]))
     at = args.index("--brackets")
     resume = args[:at] + args[at + 2:] + ["--resume"]  # no --brackets: the journal knows
     result = runner.invoke(cli, resume)
@@ -186,4 +188,4 @@ def test_brackets_choose_new_configs_journal_them_and_resume(tiny_model, tmp_pat
     again = json.loads((tmp_path / "wine" / "report.json").read_text())
     assert again["options"]["brackets"] == 2 and again["brackets"] == report["brackets"]
     assert [t["config"] for t in again["trials"]] == [t["config"] for t in report["trials"]]
-    assert again["resumed_trials"] == sum(line["type"] == "trial" for line in lines[:first_of_second + 1])
+    assert again["resumed_trials"] == sum(line["type"] == "trial" for line in lines[:first_of_second])

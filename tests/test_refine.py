@@ -91,3 +91,29 @@ def test_next_bracket_skips_tried_configs_and_follows_the_results():
     assert best_winner(results, [0, 1], "max") == 1
     low = next(t for t, c in enumerate(first) if c.config["learning_rate"] == 1e-4)  # score 0.99 vs 0.9
     assert best_winner(results, [0, low], "max") == low and best_winner(results, [0, low], "min") == 0
+
+
+def test_a_diverged_observation_is_avoided_without_wrecking_the_fit():
+    """An MSE of 90 among MSEs near 1 (minimised) is treated as the worst value seen: the line and
+    the GP still follow the other observations instead of that one outlier."""
+    x_obs = np.array([[0.0], [0.25], [0.5], [0.75], [1.0], [0.9]])
+    mse = np.array([1.0, 0.8, 0.6, 0.4, 0.2, 90.0])   # better towards x = 1, one run blew up at 0.9
+    prior = np.zeros(len(mse))
+    x_cand = np.array([[0.1], [0.95]])
+    scores = refine.refine_scores(x_obs, prior, mse, x_cand, np.zeros(2), kappa=0.0, direction="min")
+    assert refine.diverged(-mse).tolist() == [False] * 5 + [True]
+    assert np.all(np.abs(scores) < 5.0)  # in the sane runs' units (negated MSE), not swamped by 90
+
+
+def test_bracket_sizes_cycle_as_hyperband_and_levels_compare_across_brackets():
+    from hpo_agent.agent.brackets import best_winner, bracket_plan
+    from hpo_agent.agent.records import TrialResult
+
+    assert [bracket_plan(b, 9, 3) for b in range(5)] == [(9, 0), (3, 1), (1, 2), (9, 0), (3, 1)]
+    assert [bracket_plan(b, 5, 3) for b in range(3)] == [(5, 0), (1, 1), (5, 0)]  # two rungs for 5
+    assert [bracket_plan(b, 1, 3) for b in range(2)] == [(1, 0), (1, 0)]
+    # bracket 0's winner reached rung 2; bracket 2's single config ran at its rung 0 = level 2
+    results = [TrialResult(0, 2, {}, "complete", score=0.8), TrialResult(13, 0, {}, "complete", score=0.9)]
+    assert best_winner(results, [0, 13], "max") == 0  # without offsets rung 0 looks shallower
+    assert best_winner(results, [0, 13], "max", offsets={13: 2}) == 13
+    assert best_winner(results, [0, 13], "max", offsets={13: 1}) == 0  # cut short: level 1 < 2

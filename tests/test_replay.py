@@ -61,7 +61,11 @@ def test_hpo_agent_with_a_perfect_ranking_finds_the_best_in_one_bracket(table):
     first_bracket = 9 * table.costs[0, 0] + 3 * (table.costs[0, 1] - table.costs[0, 0]) + (
         table.costs[0, 2] - table.costs[0, 1])
     assert rp.time_to_reach(clock.trace, 0.0) <= first_bracket + 1e-9
-    assert clock.now == pytest.approx(2 * first_bracket)  # 18 configs = 2 brackets, then done
+    # then Hyperband's cycle: 3 configs from rung 1 (1 promoted), 1 config at rung 2, and the last
+    # 5 configs from rung 0 (two rungs: 5, then 1); 18 configs in all, then done
+    c0, c1, c2 = table.costs[0]
+    assert clock.now == pytest.approx(first_bracket + (3 * c1 + (c2 - c1)) + c2 + (5 * c0 + (c1 - c0)))
+    assert clock.evaluations == 9 + 3 + 1 + 3 + 1 + 1 + 5 + 1
 
 
 def test_hpo_agent_needs_scores(table):

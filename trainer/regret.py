@@ -2,10 +2,11 @@
 task's range. One definition for ``evaluate``, leave-one-task-out model selection and the replay.
 
 ``(best - v) / (best - worst)`` over a task's finished configs, direction-aware: 0 = the best,
-1 = the worst. Failed configs (no finite value) count as the worst. So do *diverged* ones: a value
-past Tukey's far-out fence on the bad side (more than ``DIVERGED_IQR`` interquartile ranges beyond
-the quartile), such as a validation MSE of 90 among MSEs near 1. Left in, one such run would
-stretch the range and shrink every other config's regret towards 0. On the committed histories
+1 = the worst. Failed configs (no finite value) count as the worst. So do *diverged* ones: a
+value past Tukey's far-out fence on the bad side (more than three interquartile ranges beyond the
+quartile; :func:`hpo_agent.agent.refine.diverged`, which the device's re-ranking uses too), such
+as a validation MSE of 90 among MSEs near 1. Left in, one such run would stretch the range and
+shrink every other config's regret towards 0. On the committed histories
 only the diabetes regression has such runs (2 of 769); accuracy, bounded in [0, 1], has none.
 """
 
@@ -15,7 +16,7 @@ from typing import Union
 
 import numpy as np
 
-DIVERGED_IQR = 3.0  # Tukey's "far out" fence
+from ..agent.refine import diverged
 
 
 def normalised_regrets(values, direction: str) -> Union[np.ndarray, float]:
@@ -26,9 +27,7 @@ def normalised_regrets(values, direction: str) -> Union[np.ndarray, float]:
     ok = np.isfinite(v)
     if ok.sum() < 2:
         return float("nan")
-    q1, q3 = np.percentile(v[ok], [25, 75])
-    if q3 > q1:  # with most values tied there is no spread to judge divergence by
-        ok &= v >= q1 - DIVERGED_IQR * (q3 - q1)
+    ok &= ~diverged(v)
     best, worst = v[ok].max(), v[ok].min()
     if best == worst:
         return np.where(ok, 0.0, 1.0)

@@ -15,8 +15,10 @@ Methods (see :data:`METHODS`): ``grid`` (the grid in its natural order), ``rando
 replacement), Optuna's ``tpe`` and ``gp`` (Bayesian optimisation) samplers, ``tpe_sha`` (TPE with
 Optuna's successive-halving pruner at the recorded fidelities), and ``hpo_agent``: the meta-model
 fitted *without the task* ranks the grid, then synchronous successive halving (the agent's own
-:class:`~hpo_agent.agent.scheduler.SuccessiveHalving`) runs brackets of ``eta**(fidelities-1)``
-diverse candidates until the budget is spent. The first bracket is the meta-model's top; before
+:class:`~hpo_agent.agent.scheduler.SuccessiveHalving`) runs brackets until the budget is spent,
+their sizes cycling as Hyperband's do (:func:`~hpo_agent.agent.brackets.bracket_plan`):
+``eta**(fidelities-1)`` diverse candidates from the lowest fidelity, then ``1/eta`` as many from the
+next one up, ..., one config at full fidelity, again. The first bracket is the meta-model's top; before
 each later one, the untried configs are re-ranked by
 :func:`~hpo_agent.agent.refine.refine_order` (its scores calibrated to the values seen so far,
 each config at the deepest fidelity it reached, plus a Gaussian process on the residuals), as
@@ -34,7 +36,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 
-from ..agent.brackets import next_candidates
+from ..agent.brackets import bracket_plan, next_candidates
 from ..agent.candidates import Candidate, rank
 from ..agent.records import Outcome, TrialResult
 from ..agent.scheduler import SuccessiveHalving
@@ -230,9 +232,12 @@ def run_hpo_agent(table: GridTable, clock: Clock, seed: int, scores: Optional[np
     # halving breaks score ties towards the meta-model's favourite), and each bracket's candidates
     # come from the same function, fed the results so far (none with ``refine=False``).
     tried: List[Candidate] = []
-    results: List[TrialResult] = []
+    results: List[TrialResult] = []  # rung = the fidelity index reached (the bracket's offset applied)
+    b = 0
     while not clock.spent:
-        chosen, _ = next_candidates(ranked, tried, results if refine else [], bracket, table.direction,
+        size, offset = bracket_plan(b, bracket, eta)  # Hyperband's cycle: 9 from 20 steps, 3 from 60, 1 at 180
+        b += 1
+        chosen, _ = next_candidates(ranked, tried, results if refine else [], size, table.direction,
                                     table.space, min_distance=MIN_DISTANCE)
         if not chosen:
             break
@@ -244,7 +249,7 @@ def run_hpo_agent(table: GridTable, clock: Clock, seed: int, scores: Optional[np
             job = sh.suggest()
             if job is None:
                 break
-            fid = min(job.rung, n_fid - 1)
+            fid = min(job.rung + offset, n_fid - 1)
             grid_i = index[config_key(tried[job.trial_id].config, table.space.names)]
             value = clock.evaluate(grid_i, fid, reached.get(job.trial_id, -1))
             reached[job.trial_id] = fid

@@ -22,7 +22,8 @@ from .options import DURATION, MEMORY
               help="Reduction factor: keep the best 1/eta of each rung.")
 @click.option("--brackets", type=click.IntRange(1, 20), default=1, show_default=True,
               help="Successive-halving brackets sharing the budget; each after the first verifies new configs, "
-                   "re-ranked by the results so far (--resume keeps the run's own number).")
+                   "re-ranked by the results so far, in Hyperband's cycle of sizes (9, 3, 1: fewer configs, "
+                   "each trained longer) (--resume keeps the run's own number).")
 @click.option("--min-budget", type=DURATION, default=None,
               help="Training time per trial in the first rung (default: sized to fit the budget).")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("hpo-runs"), show_default=True,
@@ -101,8 +102,9 @@ class _Progress:
             say(f"· scored {info['scored']} configs; verifying the best {len(info['candidates'])}"
                 + (f" ({len(info['skipped'])} skipped for memory)" if info["skipped"] else ""))
         elif event == "bracket":
-            say(f"· bracket {info['bracket'] + 1}/{info['brackets']}: verifying {len(info['candidates'])} untried "
-                "configs, re-ranked by the results so far")
+            n = len(info["candidates"])
+            say(f"· bracket {info['bracket'] + 1}/{info['brackets']}: verifying {n} untried "
+                f"config{'' if n == 1 else 's'}, re-ranked by the results so far")
         elif event == "probe":
             say(f"· memory probe (one step): estimate {info['estimated_bytes'] / 2**20:.0f} MiB near the budget")
         elif event == "rung":
