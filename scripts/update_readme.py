@@ -102,6 +102,8 @@ def _live_block(lv, title: str) -> list:
     if not lv or not lv["rows"]:
         return []
     methods = lv.get("methods") or ["hpo_agent", "optuna_tpe_sha", "random"]
+    if any(m.startswith("hpo_agent_b") for m in methods) and "bracket_sizes" not in lv:
+        title += " — measured before bracket sizes cycled (every bracket the same size), so not of today's `--brackets`"
     n_seeds = len({r["seed"] for r in lv["rows"]})
     command = lv.get("command") or f"python benchmarks/live.py --seeds {n_seeds}"
     model = (f"a `{lv['learner']}` meta-model fitted without the task on the histories of {lv['date']}"
