@@ -9,7 +9,7 @@ A task may carry a training-set cap as ``name@nN`` (the histories' variant names
 then trains on the same N examples, with the same ``--task-option``s.
 
 * ``hpo_agent``: ``hpo-agent tune --task T --budget B --model M`` in a subprocess, where ``M`` is a
-  meta-model fitted on ``histories/default.csv`` *without* task T (a task it has never seen).
+  meta-model fitted on ``histories/default.parquet`` *without* task T (a task it has never seen).
   ``hpo_agent_bK`` is the same with ``--brackets K`` (not run by default; ``--methods`` picks).
 * ``optuna_tpe_sha``: Optuna's TPE sampler over the same search space (its continuous ranges) with
   its ``SuccessiveHalvingPruner``; a trial trains up to 9 units of ``budget/40`` training seconds
@@ -163,7 +163,7 @@ def main(argv=None) -> int:
     parser.add_argument("--budget", type=float, default=90.0, help="seconds per method and task")
     parser.add_argument("--seeds", type=int, default=1)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--histories", default=str(ROOT / "histories" / "default.csv"))
+    parser.add_argument("--histories", default=str(ROOT / "histories" / "default.parquet"))
     parser.add_argument("--learner", default="", help="meta-model learner; default: the shipped model's")
     parser.add_argument("--out", default=str(RESULTS / "live.json"))
     parser.add_argument("--task-option", action="append", default=[], metavar="KEY=VALUE",

@@ -1,7 +1,7 @@
 """Replay benchmark: grid, random, TPE, GP (BO), TPE + successive-halving pruner and hpo-agent on
 recorded full-grid histories, in simulated time (see ``hpo_agent.trainer.replay``).
 
-    python benchmarks/replay.py                       # every full-grid task in histories/default.csv
+    python benchmarks/replay.py                       # every full-grid task in histories/default.parquet
     python benchmarks/replay.py --tasks iris --seeds 2 --max-fraction 0.05   # a small slice
     python benchmarks/replay.py --jobs 2              # (task, seed) pairs in 2 worker processes
 
@@ -32,7 +32,7 @@ def main(argv=None) -> int:
     from hpo_agent.trainer.history import load_table
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--histories", default=str(ROOT / "histories" / "default.csv"))
+    parser.add_argument("--histories", default=str(ROOT / "histories" / "default.parquet"))
     parser.add_argument("--tasks", default="", help="comma-separated; default: every full-grid task")
     parser.add_argument("--methods", default=",".join(rp.METHODS))
     parser.add_argument("--seeds", type=int, default=3)

@@ -37,7 +37,7 @@ def default_model_block() -> str:
              f"on this project's CI machine (2 CPU cores); fitted on {prov['date'][:10]}; learner "
              f"`{meta['learner']}` chosen by leave-one-task-out; file size {path.stat().st_size / 1024:.0f} KiB; ONNX/scikit-learn "
              f"parity {meta['parity']['max_abs_diff']:.1e} on {meta['parity']['rows']} rows. Histories: "
-             "`histories/default.csv`."]
+             "`histories/default.parquet`."]
     cost = (meta.get("outputs") or {}).get("cost")
     if cost and cost.get("validation"):
         v = cost["validation"]
@@ -50,7 +50,7 @@ def default_model_block() -> str:
     ev = _load(ROOT / "benchmarks" / "results" / "evaluate_default.json")
     if ev:
         ks = ev["ks"]
-        lines += ["", "Leave-one-task-out on those histories (`hpo-agent evaluate --storage histories/default.csv`; "
+        lines += ["", "Leave-one-task-out on those histories (`hpo-agent evaluate --storage histories/default.parquet`; "
                       "variants of one data set are held out together; mean normalised regret of the best of the "
                       "top-k picks, 0 = best config found):", "",
                   "| method | " + " | ".join(f"regret@{k}" for k in ks) + " | Spearman |",

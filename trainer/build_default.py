@@ -3,12 +3,13 @@
     python -m hpo_agent.trainer.build_default [--storage histories/default.db] [--quick]
 
 Collection is resumable (Optuna storage; rerun continues where it stopped). The histories are
-also written as a CSV next to the store (``histories/default.csv``) so they can be committed
-and read without a database. The meta-model lands in ``agent/data/default_metamodel.onnx``.
+also written as a table next to the store (``histories/default.parquet``: Parquet, zstd; a
+``.csv`` path works too) so they can be committed and read without a database. The meta-model
+lands in ``agent/data/default_metamodel.onnx``.
 
-The committed CSV accumulates: each run adds the trials of its store that the CSV lacks
-(``--rewrite-csv`` writes it from the store alone). Before collecting a suite entry into a store
-that has no study of it, the CSV's trials of that entry are imported into the store, so that a
+The committed table accumulates: each run adds the trials of its store that the table lacks
+(``--rewrite-table`` writes it from the store alone). Before collecting a suite entry into a store
+that has no study of it, the table's trials of that entry are imported into the store, so that a
 fresh clone (or a worker with its own store) tops the designs up instead of rerunning them.
 """
 
@@ -76,7 +77,8 @@ PACKAGE_MODEL = Path(__file__).resolve().parent.parent / "agent" / "data" / "def
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[1])
     parser.add_argument("--storage", default="histories/default.db")
-    parser.add_argument("--csv", default="histories/default.csv")
+    parser.add_argument("--table", "--csv", dest="csv", default="histories/default.parquet",
+                        help="the committed history table (.parquet or .csv)")
     parser.add_argument("--out", default=str(PACKAGE_MODEL))
     parser.add_argument("--quick", action="store_true", help="5 configs per task (smoke test)")
     parser.add_argument("--seed", type=int, default=0)
@@ -84,8 +86,8 @@ def main(argv=None) -> int:
                         help="collect only this suite task (repeatable; several workers can split the suite)")
     parser.add_argument("--no-fit", action="store_true", help="collect only; fit and export later")
     parser.add_argument("--no-collect", action="store_true", help="fit and export from the store as it is")
-    parser.add_argument("--rewrite-csv", action="store_true",
-                        help="write --csv from the store alone (default: add the store's trials that --csv lacks "
+    parser.add_argument("--rewrite-table", "--rewrite-csv", dest="rewrite_csv", action="store_true",
+                        help="write --table from the store alone (default: add the store's trials that it lacks "
                              "to it, and fit on the result)")
     parser.add_argument("--memory", action="store_true",
                         help="also measure working sets of short runs for the memory model (resumable)")

@@ -114,7 +114,8 @@ def save_table(frame, path) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     out = frame.copy()
-    for col in INT_COLUMNS:
+    parquet = path.suffix.lower() in (".parquet", ".pq")
+    for col in INT_COLUMNS if not parquet else ():  # Parquet keeps the float type; CSV text needs this
         if col in out.columns and out[col].dtype.kind == "f" and (out[col].dropna() % 1 == 0).all():
             out[col] = out[col].astype("Int64")
     for col in out.columns:
@@ -122,8 +123,8 @@ def save_table(frame, path) -> None:
             out[col] = out[col].map(lambda v: json.dumps(v) if isinstance(v, (list, dict)) else v)
     # Written aside and renamed: collect workers that finish tasks at once never leave a torn file.
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    if path.suffix == ".parquet":
-        out.to_parquet(tmp, index=False)
+    if parquet:
+        out.to_parquet(tmp, index=False, compression="zstd")
     else:
         out.to_csv(tmp, index=False)
     os.replace(tmp, path)
