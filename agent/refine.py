@@ -128,8 +128,8 @@ def refine_scores(x_obs: np.ndarray, prior_obs: Sequence[float], y_obs: Sequence
 
     ``x_*`` are unit-scaled encodings (:func:`hpo_agent.agent.candidates.unit_scaled`), ``prior_*``
     the meta-model's scores, ``y_obs`` the observed metric, ``level`` the fidelity index of each
-    observation (None: one common fidelity). A failed or diverged trial (NaN) counts as the worst
-    value observed, so its neighbourhood is avoided; so does a diverged one (:func:`diverged`).
+    observation (None: one common fidelity). A failed trial (NaN) counts as the worst value
+    observed, so its neighbourhood is avoided; so does a diverged one (:func:`diverged`).
     """
     y = np.asarray(y_obs, dtype=np.float64)
     if direction == "min":

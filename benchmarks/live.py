@@ -193,6 +193,7 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         tasks = [(t, *split_task(t)) for t in args.tasks.split(",") if t]  # bad variants fail before any run
         for task, name, max_train in tasks:
+            metric = get_task(name).metric
             model = Path(tmp) / f"loto-{task}.onnx"
             for seed in range(args.seeds):
                 for method in args.method_list:
@@ -210,7 +211,7 @@ def main(argv=None) -> int:
                         got = (json.loads(proc.stdout.strip().splitlines()[-1]) if proc.returncode == 0
                                else {"error": proc.stderr.strip()[-300:]})
                     row = {"task": task, "method": method, "seed": seed, "budget_s": args.budget,
-                           "metric": get_task(name).metric.name, "direction": get_task(name).metric.direction, **got}
+                           "metric": metric.name, "direction": metric.direction, **got}
                     if "wall_s" in got:
                         row["overhead_s"] = got["wall_s"] - got["train_s"]
                     print(json.dumps({k: v for k, v in row.items() if k != "config"}), flush=True)

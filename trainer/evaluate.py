@@ -35,14 +35,9 @@ RANDOM_ORDERS = 200  # permutations averaged for the random baseline's cost-capp
 METHODS = (*LEARNERS, "average_rank", "nearest_task", "random")
 
 
-def _regrets(values: np.ndarray, direction: str):
-    """Per-config normalised regret (:func:`.regret.normalised_regrets`), or NaN when undefined."""
-    return normalised_regrets(values, direction)
-
-
 def best_of_k_regret(values: np.ndarray, scores: np.ndarray, k: int, direction: str) -> float:
     """Normalised regret of the best of the ``k`` highest-scored configs (failures count as worst)."""
-    regrets = _regrets(values, direction)
+    regrets = normalised_regrets(values, direction)
     if isinstance(regrets, float):
         return regrets
     picks = np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable")[:k]
@@ -51,7 +46,7 @@ def best_of_k_regret(values: np.ndarray, scores: np.ndarray, k: int, direction: 
 
 def random_best_of_k_regret(values: np.ndarray, k: int, direction: str) -> float:
     """Expected normalised regret of the best of ``k`` configs drawn without replacement."""
-    regrets = _regrets(values, direction)
+    regrets = normalised_regrets(values, direction)
     if isinstance(regrets, float):
         return regrets
     asc = np.sort(regrets)  # best first
@@ -65,7 +60,7 @@ def cost_capped_regret(values: np.ndarray, costs: np.ndarray, order: np.ndarray,
                        direction: str) -> float:
     """Normalised regret of the best config among those run in ``order`` until their cumulative
     cost would pass ``fraction`` of the total; 1.0 when not even the first fits; NaN without costs."""
-    regrets = _regrets(values, direction)
+    regrets = normalised_regrets(values, direction)
     if isinstance(regrets, float):
         return regrets
     c = np.asarray(costs, dtype=np.float64)

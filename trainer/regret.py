@@ -6,8 +6,8 @@ task's range. One definition for ``evaluate``, leave-one-task-out model selectio
 value past Tukey's far-out fence on the bad side (more than three interquartile ranges beyond the
 quartile; :func:`hpo_agent.agent.refine.diverged`, which the device's re-ranking uses too), such
 as a validation MSE of 90 among MSEs near 1. Left in, one such run would stretch the range and
-shrink every other config's regret towards 0. On the committed histories
-only the diabetes regression has such runs (2 of 769); accuracy, bounded in [0, 1], has none.
+shrink every other config's regret towards 0. On the committed histories only the diabetes
+regression has such runs (2 of 769); accuracy, bounded in [0, 1], has none.
 """
 
 from __future__ import annotations

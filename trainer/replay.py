@@ -6,8 +6,8 @@ fidelity, and the method *pays* the recorded cost on a simulated clock: the cumu
 seconds to that fidelity plus a per-evaluation share of the trial's other wall time (model
 build, evaluation). Asking for a config twice costs twice, as it would for a real tool.
 
-The anytime score is the normalised regret ``(best - v) / (best - worst)`` (:mod:`.regret`) over the task's grid
-of the config the method would return now: the one with the best value at the deepest fidelity
+The anytime score is the normalised regret ``(best - v) / (best - worst)`` (:mod:`.regret`) over
+the task's grid of the config the method would return now: the one with the best value at the deepest fidelity
 it has reached (a pruned config's full-fidelity value is what a user would get by training it).
 No config yet → regret 1.
 
