@@ -9,6 +9,10 @@ import numpy as np
 
 from .space import Config, SearchSpace, config_key
 
+# Candidates closer than this (Euclidean, unit-scaled encoding) count as near-duplicates: ``tune``'s
+# default, and what ``evaluate`` and the replay assume tune does.
+MIN_DISTANCE = 0.25
+
 
 @dataclass
 class Candidate:
@@ -91,7 +95,7 @@ def select(ranked: Sequence[Candidate], n: int, estimate: Optional[Callable[[Con
             break
         if space is not None and min_distance > 0:
             x = unit_scaled(space, [cand.config])[0]
-            if any(np.linalg.norm(x - y) < min_distance for y in chosen_x):
+            if _near(x, chosen_x, min_distance):
                 continue
         if estimate is not None:
             cand.estimated_bytes = int(estimate(cand.config))
@@ -104,6 +108,25 @@ def select(ranked: Sequence[Candidate], n: int, estimate: Optional[Callable[[Con
         if space is not None and min_distance > 0:
             chosen_x.append(x)
     return chosen, skipped
+
+
+def spread_picks(x_unit: np.ndarray, scores: Sequence[float], k: int, min_distance: float = MIN_DISTANCE) -> np.ndarray:
+    """Indices of the ``k`` configs :func:`select` would choose by ``scores`` (no memory limit):
+    best first, a config within ``min_distance`` of one already picked passed over. ``x_unit`` holds
+    the configs unit-scaled (:func:`unit_scaled`). Fewer than ``k`` when the rest are all too close."""
+    order = np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable")
+    picked: List[int] = []
+    for i in order:
+        if len(picked) >= k:
+            break
+        if min_distance > 0 and _near(x_unit[i], [x_unit[j] for j in picked], min_distance):
+            continue
+        picked.append(int(i))
+    return np.array(picked, dtype=int)
+
+
+def _near(x: np.ndarray, chosen: Sequence[np.ndarray], min_distance: float) -> bool:
+    return any(np.linalg.norm(x - y) < min_distance for y in chosen)
 
 
 def speed_check(candidates: Sequence[Candidate], measured: Dict[str, float]) -> Optional[Dict[str, Any]]:

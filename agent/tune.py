@@ -17,7 +17,7 @@ import numpy as np
 
 from . import metafeatures
 from .brackets import best_winner, bracket_plan, next_candidates
-from .candidates import Candidate, clip_depth, propose, rank, select
+from .candidates import MIN_DISTANCE, Candidate, clip_depth, propose, rank, select
 from .journal import JOURNAL_NAME, Journal
 from .metamodel import MetaModel
 from .probe import probe_spec, select_with_probes
@@ -54,7 +54,7 @@ class TuneOptions:
     task_options: Dict[str, Any] = field(default_factory=dict)  # max_train, data_dir, ... for the task
     started_at: float = field(default_factory=time.monotonic)   # when the command started (budget origin)
     report_reserve_s: Optional[float] = None  # kept back for the test evaluation and report; None → 4 s + 2 %
-    min_distance: float = 0.25                # candidates closer than this (unit-scaled) count as duplicates
+    min_distance: float = MIN_DISTANCE        # candidates closer than this (unit-scaled) count as duplicates
     brackets: int = 1                         # successive-halving brackets sharing the budget (see module doc)
 
 

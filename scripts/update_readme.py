@@ -59,6 +59,14 @@ def default_model_block() -> str:
         for method, row in ev["summary"].items():
             lines.append(f"| {method} | " + " | ".join(f"{row[f'regret@{k}']:.3f}" for k in ks)
                          + f" | {row['spearman']:.2f} |")
+        spread = [m for m, row in ev["summary"].items() if f"spread@{ks[-1]}" in row]
+        if spread:
+            lines += ["", "The same rankings, scored on the k configs `tune` would verify from them: it passes over a "
+                          "config within the near-duplicate distance of one already picked, so top picks that differ "
+                          "only in weight decay count once (`spread@k`):", "",
+                      "| method | " + " | ".join(f"spread@{k}" for k in ks) + " |", "|---|" + "---|" * len(ks)]
+            lines += [f"| {m} | " + " | ".join(f"{ev['summary'][m][f'spread@{k}']:.3f}" for k in ks) + " |"
+                      for m in spread]
         if fracs:
             lines += ["", "Cost-aware view: regret when the configs each method ranks first are run, in its order, "
                           "until their recorded cost reaches a fraction of what all the task's recorded configs cost:",

@@ -1,6 +1,6 @@
 import numpy as np
 
-from hpo_agent.agent.candidates import clip_depth, propose, rank, select, unit_scaled
+from hpo_agent.agent.candidates import MIN_DISTANCE, clip_depth, propose, rank, select, spread_picks, unit_scaled
 from hpo_agent.agent.space import default_space
 
 
@@ -36,6 +36,18 @@ def test_select_skips_near_duplicates_when_asked():
     assert [c.config for c in chosen] == [grid[0], grid[2], grid[-1]]
     x = unit_scaled(space, [grid[0], grid[-1]])
     assert x.shape == (2, len(space.feature_names()))
+
+
+def test_spread_picks_are_the_configs_select_chooses():
+    # evaluate's spread@k must score what tune verifies: the same rule, on random scores over the grid
+    space = default_space()
+    grid = space.grid()
+    rng = np.random.default_rng(3)
+    for _ in range(3):
+        scores = rng.random(len(grid))
+        chosen, _ = select(rank(grid, scores), 9, space=space, min_distance=MIN_DISTANCE)
+        picks = spread_picks(unit_scaled(space, grid), scores, 9)
+        assert [grid[i] for i in picks] == [c.config for c in chosen]
 
 
 def test_clip_depth_caps_num_layers_and_merges_what_becomes_the_same_model():

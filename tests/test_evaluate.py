@@ -6,7 +6,7 @@ import pytest
 pytest.importorskip("sklearn")
 
 from hpo_agent.trainer.evaluate import (best_of_k_regret, evaluate_loto,  # noqa: E402
-                                        random_best_of_k_regret, render)
+                                        random_best_of_k_regret, render, spread_best_of_k_regret)
 from test_metamodel_export import synthetic_histories  # noqa: E402
 
 
@@ -17,6 +17,15 @@ def test_best_of_k_regret_by_hand():
     assert best_of_k_regret(values, scores, 2, "max") == pytest.approx(0.5)
     assert best_of_k_regret(values, scores, 4, "max") == 0.0
     assert best_of_k_regret(values, np.array([1, 4, 2, 3]), 1, "min") == pytest.approx(0.5)  # picks 0.5; best 0.1
+
+
+def test_spread_best_of_k_counts_near_twins_once():
+    values = np.array([0.5, 0.55, 0.9, 0.1])
+    scores = np.array([4.0, 3.0, 2.0, 1.0])
+    x = np.array([[0.0, 0.0], [0.0, 0.1], [1.0, 1.0], [0.5, 0.5]])  # config 1 is config 0's twin
+    assert best_of_k_regret(values, scores, 2, "max") == pytest.approx(0.35 / 0.8)
+    assert spread_best_of_k_regret(values, scores, x, 2, "max") == 0.0       # twin passed over: 0 then 2
+    assert spread_best_of_k_regret(values, scores, x, 2, "max", min_distance=0.0) == pytest.approx(0.35 / 0.8)
 
 
 def test_random_regret_is_the_exact_expectation():
@@ -35,7 +44,9 @@ def test_loto_meta_model_beats_random_on_learnable_histories():
     assert set(s) == {"gbm", "gbm_balanced", "forest", "average_rank", "nearest_task", "random"}
     assert s["gbm"]["regret@5"] < s["random"]["regret@5"]
     assert s["gbm"]["spearman"] > 0.5
-    assert "regret@10" in render(result)
+    assert "regret@10" in render(result) and "spread@10" in render(result)
+    assert "spread@5" in s["gbm"] and "spread@5" not in s["random"]
+    assert s["gbm"]["spread@1"] == s["gbm"]["regret@1"]  # the top pick has no twin to skip
 
 
 def test_loto_needs_two_tasks():

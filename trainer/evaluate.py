@@ -5,7 +5,10 @@ of the same data set, ``name@...``, leave together) and asked
 to rank the configs that were tried on the held-out task. A method's best-of-k regret is the
 normalised regret of the best of its top-k picks: ``(best - best_of_k) / (best - worst)`` over
 the task's finished trials (1 = picked only the worst, failures or diverged runs; 0 = picked the
-best; :mod:`.regret`).
+best; :mod:`.regret`). ``spread@k`` is the same for the k configs ``hpo-agent tune`` would verify
+from that ranking: it passes over a config within :data:`~hpo_agent.agent.candidates.MIN_DISTANCE`
+of one already picked (:func:`~hpo_agent.agent.candidates.spread_picks`), so a top-k of near-twins
+that differ only in weight decay counts as one guess.
 
 Methods:
 - ``gbm`` / ``gbm_balanced`` / ``forest``: the meta-model learners (task meta-features + config →
@@ -23,7 +26,7 @@ from typing import Any, Dict, List, Sequence
 
 import numpy as np
 
-from ..agent.candidates import scale_encoded
+from ..agent.candidates import MIN_DISTANCE, scale_encoded, spread_picks
 from .fit import LEARNERS, Dataset, build_dataset, fit_learner, one_thread, task_group
 from .regret import normalised_regrets
 
@@ -42,6 +45,16 @@ def best_of_k_regret(values: np.ndarray, scores: np.ndarray, k: int, direction: 
         return regrets
     picks = np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable")[:k]
     return float(regrets[picks].min())
+
+
+def spread_best_of_k_regret(values: np.ndarray, scores: np.ndarray, x_unit: np.ndarray, k: int, direction: str,
+                            min_distance: float = MIN_DISTANCE) -> float:
+    """Normalised regret of the best of the ``k`` configs ``tune`` would verify: the highest-scored
+    ones with near-duplicates passed over (:func:`~hpo_agent.agent.candidates.spread_picks`)."""
+    regrets = normalised_regrets(values, direction)
+    if isinstance(regrets, float):
+        return regrets
+    return float(regrets[spread_picks(x_unit, scores, k, min_distance)].min())
 
 
 def random_best_of_k_regret(values: np.ndarray, k: int, direction: str) -> float:
@@ -138,6 +151,7 @@ def _evaluate_task(data: Dataset, task: str, tasks: Sequence[str], methods, ks, 
         costs = data.costs[test] if data.costs is not None else np.full(int(test.sum()), np.nan)
         if method == "random":
             entry[method] = {f"regret@{k}": random_best_of_k_regret(values, k, direction) for k in ks}
+            # Random draws from a continuous space are near-duplicates only by chance: no spread@k.
             entry[method]["spearman"] = 0.0
             rng = np.random.default_rng(seed)
             orders = [rng.permutation(len(values)) for _ in range(RANDOM_ORDERS)]
@@ -152,6 +166,9 @@ def _evaluate_task(data: Dataset, task: str, tasks: Sequence[str], methods, ks, 
         else:
             scores = _portfolio_scores(data, test, [_nearest_task(data, task, others)])
         entry[method] = {f"regret@{k}": best_of_k_regret(values, scores, k, direction) for k in ks}
+        x_unit = _config_x(data, np.flatnonzero(test))
+        entry[method].update({f"spread@{k}": spread_best_of_k_regret(values, scores, x_unit, k, direction)
+                              for k in ks})
         entry[method]["spearman"] = _spearman(scores, data.y[test])
         order = np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable")
         for f in COST_FRACTIONS:
@@ -173,6 +190,12 @@ def render(result: Dict[str, Any]) -> str:
     for method, row in result["summary"].items():
         lines.append(f"{method:<14}" + "".join(f"{row[f'regret@{k}']:>11.4f}" for k in ks)
                      + f"{row['spearman']:>10.3f}")
+    spread = [m for m, row in result["summary"].items() if f"spread@{ks[-1]}" in row]
+    if spread:
+        head = f"{'as tune picks':<14}" + "".join(f"{'spread@' + str(k):>11}" for k in ks)
+        lines += ["", f"best of the k configs tune verifies (near-duplicates within {MIN_DISTANCE:g} passed over)",
+                  head, "-" * len(head)]
+        lines += [f"{m:<14}" + "".join(f"{result['summary'][m][f'spread@{k}']:>11.4f}" for k in ks) for m in spread]
     fracs = [f for f in COST_FRACTIONS if f"regret@cost{f:g}" in next(iter(result["summary"].values()))]
     if fracs:
         head = f"{'cost-capped':<14}" + "".join(f"{f'@{100 * f:g}% cost':>13}" for f in fracs)

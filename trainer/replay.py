@@ -37,14 +37,13 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 import numpy as np
 
 from ..agent.brackets import bracket_plan, next_candidates
-from ..agent.candidates import Candidate, rank
+from ..agent.candidates import MIN_DISTANCE, Candidate, rank
 from ..agent.records import Outcome, TrialResult
 from ..agent.scheduler import SuccessiveHalving
 from ..agent.space import SearchSpace, config_key
 from .regret import normalised_regrets
 
 METHODS = ("grid", "random", "tpe", "gp", "tpe_sha", "hpo_agent")
-MIN_DISTANCE = 0.25  # as ``hpo-agent tune``
 
 
 @dataclass
