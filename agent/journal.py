@@ -102,10 +102,10 @@ class Journal:
                        probes: Optional[List[Dict[str, Any]]] = None) -> None:
         """Record a later bracket's candidates (``bracket`` counts from 1) before they train, with
         the better-ranked configs it skipped for memory and its one-step probes (optional fields)."""
+        extras = {"skipped": list(skipped or []), "probes": list(probes or [])}
+        self._append({"type": "bracket", "bracket": bracket, "candidates": candidates, **extras})
         self.brackets.append(candidates)
-        self.bracket_extras.append({"skipped": list(skipped or []), "probes": list(probes or [])})
-        self._append({"type": "bracket", "bracket": bracket, "candidates": candidates,
-                      "skipped": list(skipped or []), "probes": list(probes or [])})
+        self.bracket_extras.append(extras)
 
     def finished(self) -> Dict[Tuple[int, int], TrialResult]:
         """Finished rungs by ``(trial_id, rung)``."""

@@ -2,7 +2,8 @@
 what will not fit, verify the best few with synchronous successive halving under a wall-clock
 budget, and report. Phases are timed; every finished rung is journaled before the next starts.
 
-With ``brackets`` > 1 the budget is shared by brackets run one after another (:mod:`.brackets`).
+The search itself (brackets of successive halving, each trial journaled) is :mod:`.search`; with
+``brackets`` > 1 the budget is shared by brackets run one after another (:mod:`.brackets`).
 """
 
 from __future__ import annotations
@@ -16,23 +17,15 @@ from typing import Any, Callable, Dict, List, Optional
 import numpy as np
 
 from . import metafeatures
-from .brackets import best_winner, bracket_plan, next_candidates
 from .candidates import MIN_DISTANCE, Candidate, clip_depth, propose, rank, select
+from .errors import BudgetError, TuneError
 from .journal import JOURNAL_NAME, Journal
 from .metamodel import MetaModel
-from .probe import probe_spec, select_with_probes
 from .records import Outcome, TrialResult
-from .scheduler import SuccessiveHalving, n_rungs, rung_sizes, total_units
+from .search import Progress, plan_unit_seconds, predict_cost, probing_chooser, run_search
 
-Progress = Callable[..., None]
-
-
-class TuneError(RuntimeError):
-    """A tune run that cannot go on; the message says why (exit code 1)."""
-
-
-class BudgetError(ValueError):
-    """The budget cannot hold even one short trial (a usage error: exit code 2)."""
+__all__ = ["BudgetError", "TuneError", "TuneOptions", "TuneState", "plan_unit_seconds", "run_tune", "make_runner",
+           "memory_estimate"]
 
 
 @dataclass
@@ -126,7 +119,7 @@ def run_tune(opts: TuneOptions, progress: Progress = _noop) -> TuneState:
         except BaseException:
             runner.close()
             raise
-        _search(state, task, journal, runner, info.torch_device, deadline, progress)
+        run_search(state, task, journal, runner, info.torch_device, deadline, progress)
         with _phase(state, "test", progress):
             try:
                 _evaluate_best(state, task, info.torch_device)
@@ -162,14 +155,14 @@ def _prepare(state: TuneState, task, info, runner, progress: Progress) -> Journa
         ranked = _score(state, task, info)
         model, estimate = state.model, state.estimate
     with _phase(state, "memory", progress):
-        choose = _probing_chooser(state, runner, info.torch_device, progress, state.probes)
+        choose = probing_chooser(state, runner, info.torch_device, progress, state.probes)
         if choose is not None:
             state.candidates, state.skipped = choose(ranked, opts.n_candidates)
         else:
             state.candidates, state.skipped = select(ranked, opts.n_candidates, estimate,
                                                      state.memory_budget_bytes, opts.headroom,
                                                      space=model.space, min_distance=opts.min_distance)
-    _predict_cost(state, state.candidates)
+    predict_cost(state, state.candidates)
     if not state.candidates:
         raise TuneError(f"no candidate config fits the memory budget of {state.memory_budget_bytes / 2**20:.0f} MiB "
                         f"(estimates start at ~{_overhead_mib(info.kind)} MiB of runtime alone); "
@@ -200,12 +193,6 @@ def _score(state: TuneState, task, info) -> List[Candidate]:
                   if model.has_output("memory") else None)
     state.model, state.estimate = model, _memory_estimator(task, info.kind, correction)
     return state.ranked
-
-
-def _predict_cost(state: TuneState, candidates: List[Candidate]) -> None:
-    costs = state.model.predict_cost(state.meta_features, [c.config for c in candidates]) if candidates else None
-    for cand, cost in zip(candidates, costs if costs is not None else []):
-        cand.predicted_s_per_step = float(cost)
 
 
 def _overhead_mib(kind: str) -> int:
@@ -245,186 +232,6 @@ def _memory_estimator(task, kind: str, correction: Optional[Callable[[Dict[str, 
         return int(overhead + working * (correction(config) if correction is not None else 1.0))
 
     return estimate
-
-
-def plan_unit_seconds(remaining_s: float, n_trials: int, eta: int, rung: int, overhead_s: float) -> float:
-    """Training seconds per resource unit so that rungs ``rung..`` fit in ``remaining_s``."""
-    jobs = sum(rung_sizes(n_trials, eta)[rung:])
-    return (remaining_s - jobs * overhead_s) / total_units(n_trials, eta, rung)
-
-
-def _search(state: TuneState, task, journal: Journal, runner, device: str, deadline: float,
-            progress: Progress) -> None:
-    opts = state.options
-    head = journal.header
-    eta = int(head.get("eta", opts.eta))
-    n_brackets = int(head.get("brackets", 1))
-    opts.eta, opts.brackets = eta, n_brackets  # a resumed run keeps its own; the report shows these
-    reserve = opts.report_reserve_s if opts.report_reserve_s is not None else 4.0 + 0.02 * opts.budget_s
-    train_deadline = deadline - reserve
-    t_search = time.monotonic()
-    ckpt_dir = state.run_dir / "checkpoints"
-    ckpt_dir.mkdir(parents=True, exist_ok=True)
-    winners: List[int] = []
-    finished = []
-    n_first = len(head["candidates"])
-    state.candidates = state.candidates[:n_first]
-    try:
-        for b in range(n_brackets):
-            if b == 0:
-                ids = list(range(n_first))
-            else:
-                ids = _open_bracket(state, journal, b, task.metric.direction, runner, device, progress)
-                if not ids:
-                    break
-            state.brackets.append(ids)
-            now = time.monotonic()
-            # Each bracket is planned on its share of what is left; any time it saves goes to the next.
-            plan_deadline = now + (train_deadline - now) / (n_brackets - b)
-            scheduler = SuccessiveHalving(ids, eta=eta, mode=task.metric.direction)
-            _loop(state, task, journal, scheduler, runner, device, len(ids), eta, plan_deadline, train_deadline,
-                  ckpt_dir, progress)
-            finished.append(scheduler.finished)
-            if scheduler.best() is not None:
-                winners.append(scheduler.best())
-            if time.monotonic() >= train_deadline:
-                break
-    finally:
-        runner.close()
-    state.phases["search"] = time.monotonic() - t_search
-    state.finished_search = len(finished) == n_brackets and all(finished)
-    state.best_trial = best_winner(state.results, winners, task.metric.direction, _offsets(state))
-
-
-def _offsets(state: TuneState) -> Dict[int, int]:
-    """Each trial's bracket offset (:func:`.brackets.bracket_plan`): its rungs' level above bracket 0's.
-    The cycle is sized on bracket 0 as it ran (the journal's candidates), so a resumed run repeats it."""
-    base = len(state.brackets[0]) if state.brackets else state.options.n_candidates
-    return {t: bracket_plan(b, base, state.options.eta)[1] for b, ids in enumerate(state.brackets) for t in ids}
-
-
-def _probing_chooser(state: TuneState, runner, torch_device: str, progress: Progress,
-                     probes: List[Dict[str, Any]]) -> Optional[Callable]:
-    """Where trials run capped in a child process, a ``choose(pool, n) -> (chosen, skipped)`` that
-    tries borderline configs for one step there (:func:`.probe.select_with_probes`), appending
-    each probe to ``probes``; None where no cap is enforced (the estimate alone decides)."""
-    opts = state.options
-    if not (state.isolated and state.memory_budget_bytes):
-        return None
-
-    def run_probe(cand: Candidate) -> Dict[str, Any]:
-        progress("probe", config=cand.config, estimated_bytes=cand.estimated_bytes)
-        return runner.run(probe_spec(cand.config, opts.seed, torch_device), timeout_s=300.0)
-
-    def choose(pool: List[Candidate], n: int):
-        chosen, skipped, done = select_with_probes(pool, n, state.estimate, state.memory_budget_bytes, run_probe,
-                                                   space=state.model.space, min_distance=opts.min_distance)
-        probes.extend(done)
-        return chosen, skipped
-
-    return choose
-
-
-def _open_bracket(state: TuneState, journal: Journal, b: int, direction: str, runner, device: str,
-                  progress: Progress) -> List[int]:
-    """Candidates of bracket ``b`` (≥ 1): read back when resuming, else chosen and journaled."""
-    opts = state.options
-    if b - 1 < len(journal.brackets):
-        chosen = [Candidate(c["config"], c["predicted"], c.get("estimated_bytes"), c.get("predicted_s_per_step"))
-                  for c in journal.brackets[b - 1]]
-        state.skipped += journal.bracket_extras[b - 1]["skipped"]
-        state.probes += journal.bracket_extras[b - 1]["probes"]
-    else:
-        probes: List[Dict[str, Any]] = []
-        size, _ = bracket_plan(b, len(state.brackets[0]), opts.eta)
-        chosen, skipped = next_candidates(state.ranked, state.candidates, state.results, size,
-                                          direction, state.model.space, state.estimate,
-                                          state.memory_budget_bytes, opts.headroom, opts.min_distance,
-                                          choose=_probing_chooser(state, runner, device, progress, probes),
-                                          offsets=_offsets(state))
-        state.skipped += skipped
-        state.probes += probes
-        if not chosen:
-            return []
-        _predict_cost(state, chosen)
-        journal.append_bracket(b, [vars(c) for c in chosen], skipped, probes)
-    start = len(state.candidates)
-    state.candidates += chosen
-    progress("bracket", bracket=b, brackets=opts.brackets, candidates=chosen)
-    return list(range(start, start + len(chosen)))
-
-
-def _loop(state, task, journal, scheduler, runner, device, n, eta, plan_deadline, train_deadline, ckpt_dir,
-          progress) -> None:
-    """One bracket: rungs are planned to end by ``plan_deadline``; trials stop at ``train_deadline``."""
-    opts = state.options
-    done = journal.finished()
-    overheads: List[float] = []
-    unit, unit_rung = None, -1
-    while True:
-        job = scheduler.suggest()
-        if job is None:
-            break
-        if (job.trial_id, job.rung) in done:  # resuming: replay, do not retrain
-            result = done[(job.trial_id, job.rung)]
-            state.results.append(result)
-            scheduler.on_trial_result(job.trial_id, result.score)
-            continue
-        now = time.monotonic()
-        if job.rung != unit_rung:
-            overhead = float(np.median(overheads)) if overheads else 0.5
-            if opts.min_budget_s is not None:
-                unit = opts.min_budget_s
-            else:
-                unit = plan_unit_seconds(plan_deadline - now, n, eta, job.rung, overhead)
-            unit_rung = job.rung
-            if unit <= 0.2 and not state.results:
-                share = "" if opts.brackets <= 1 else f" (the first of {opts.brackets} brackets)"
-                raise BudgetError(
-                    f"budget {opts.budget_s:g}s leaves {max(0.0, plan_deadline - now):.1f}s for training{share} "
-                    f"after setup ({now - opts.started_at:.1f}s), too little for {n} trials; give a larger "
-                    "--budget or fewer --candidates" + (" or --brackets" if opts.brackets > 1 else ""))
-            progress("rung", rung=job.rung, trials=scheduler.sizes[job.rung], unit_seconds=unit,
-                     rungs=n_rungs(n, eta))
-        if now >= train_deadline:
-            progress("deadline", rung=job.rung)
-            break
-        inc = unit * (eta ** job.rung - (eta ** (job.rung - 1) if job.rung else 0))
-        cand = state.candidates[job.trial_id]
-        progress("trial_start", trial_id=job.trial_id, rung=job.rung, config=cand.config, seconds=inc)
-        result = _run_job(runner, job, cand, inc, train_deadline, ckpt_dir, opts.seed, device, task.metric.name)
-        overheads.append(max(0.0, result.wall_seconds - (result.resources.get("train_increment_s") or 0.0)))
-        journal.append(result)  # journaled before the next trial starts
-        state.results.append(result)
-        scheduler.on_trial_result(job.trial_id, result.score)
-        progress("trial_end", result=result, metric=task.metric)
-
-
-def _run_job(runner, job, cand: Candidate, seconds: float, deadline: float, ckpt_dir: Path, seed: int,
-             device: str, metric: str) -> TrialResult:
-    from .. import devices
-
-    t0 = time.monotonic()
-    spec = {"trial_id": job.trial_id, "rung": job.rung, "config": cand.config, "seconds": seconds,
-            "deadline": deadline, "seed": seed * 10_007 + job.trial_id, "device": device,
-            "checkpoint": str(ckpt_dir / f"trial-{job.trial_id}.pt")}
-    # A hung trial is killed well after its slice and the run's deadline (child processes only).
-    timeout = max(deadline - time.monotonic(), seconds) + 120.0
-    with devices.ResourceMonitor(interval_s=1.0, pid=runner.pid) as monitor:
-        out = runner.run(spec, timeout_s=timeout)
-    result = TrialResult(trial_id=job.trial_id, rung=job.rung, config=cand.config, outcome=out["outcome"],
-                         predicted=cand.predicted, error=out.get("error"))
-    result.resources = dict(monitor.summary())
-    if out["outcome"] == Outcome.COMPLETE.value:
-        result.metrics = out["metrics"]
-        result.score = out["metrics"].get(metric)
-        result.steps, result.train_seconds = out["steps"], out["train_seconds"]
-        result.resources["train_increment_s"] = out["train_increment_s"]
-        if "cuda_max_allocated_bytes" in out:
-            result.resources["cuda_max_allocated_bytes"] = out["cuda_max_allocated_bytes"]
-    result.wall_seconds = time.monotonic() - t0
-    result.peak_rss_bytes = result.resources.get("rss_bytes_max")
-    return result
 
 
 def make_runner(opts: TuneOptions, task, info, budget_bytes: Optional[int]):

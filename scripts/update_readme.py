@@ -67,6 +67,17 @@ def default_model_block() -> str:
                       "| method | " + " | ".join(f"spread@{k}" for k in ks) + " |", "|---|" + "---|" * len(ks)]
             lines += [f"| {m} | " + " | ".join(f"{ev['summary'][m][f'spread@{k}']:.3f}" for k in ks) + " |"
                       for m in spread]
+        sens = _load(ROOT / "benchmarks" / "results" / "evaluate_sensitivity.json")
+        if sens:
+            nb, shipped = sens["neighbours"], sens["settings"]["shipped"]["summary"]
+            lines += ["", f"How much these figures owe to the shipped `{sens['learner']}` settings "
+                          f"(`python benchmarks/evaluate_sensitivity.py`, {sens['date']}): with each of "
+                          f"{len(sens['settings']) - 1} neighbouring settings (one or two knobs changed), regret@1 "
+                          f"is {nb['regret@1']['min']:.3f}–{nb['regret@1']['max']:.3f} (median "
+                          f"{nb['regret@1']['median']:.3f}; shipped {shipped['regret@1']:.3f}) and regret@5 "
+                          f"{nb['regret@5']['min']:.3f}–{nb['regret@5']['max']:.3f} (median {nb['regret@5']['median']:.3f}; "
+                          f"shipped {shipped['regret@5']:.3f}). A mean over {len(sens['tasks'])} tasks moves by "
+                          f"{1 / len(sens['tasks']):.2f} when one task's top pick fails or diverges."]
         if fracs:
             lines += ["", "Cost-aware view: regret when the configs each method ranks first are run, in its order, "
                           "until their recorded cost reaches a fraction of what all the task's recorded configs cost:",
@@ -182,6 +193,8 @@ def benchmarks_block() -> str:
         lines += ["", "![replay](benchmarks/results/replay.png)"]
     lines += _live_block(_load(ROOT / "benchmarks" / "results" / "live.json"), "Live")
     lines += _live_block(_load(ROOT / "benchmarks" / "results" / "live_text.json"), "Live, text tasks")
+    lines += _live_block(_load(ROOT / "benchmarks" / "results" / "live_regression.json"),
+                         "Live, regression task (diabetes: its test split has 89 rows, so one seed's test MSE is noisy)")
     lines += _live_block(_load(ROOT / "benchmarks" / "results" / "live_brackets.json"),
                          "Live, one bracket vs three (`tune --brackets 3`)")
     lines += _live_block(_load(ROOT / "benchmarks" / "results" / "live_brackets_text.json"),

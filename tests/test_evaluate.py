@@ -66,3 +66,15 @@ def test_cost_capped_regret_runs_the_ranking_until_the_cap():
     assert cost_capped_regret(values, costs, order, 0.7, "max") == 0.0                  # 2, 0, 1 fit
     assert cost_capped_regret(values, costs, np.array([1, 0]), 0.1, "max") == 1.0       # first pick too costly
     assert np.isnan(cost_capped_regret(values, np.array([1.0, np.nan, 1, 1]), order, 0.5, "max"))
+
+
+def test_learner_params_override_the_shipped_settings():
+    from hpo_agent.trainer.fit import make_learner
+
+    assert make_learner("gbm", 0, {"max_iter": 7}).max_iter == 7
+    assert make_learner("gbm", 0).max_iter == 100
+    assert make_learner("forest", 0, {"n_estimators": 3}).n_estimators == 3
+    frame = synthetic_histories(n_tasks=3, n_configs=30)
+    stump = evaluate_loto(frame, methods=("gbm",), learner_params={"max_iter": 1, "max_leaf_nodes": 2})
+    shipped = evaluate_loto(frame, methods=("gbm",))
+    assert stump["summary"]["gbm"]["spearman"] != shipped["summary"]["gbm"]["spearman"]

@@ -39,7 +39,7 @@ def test_a_later_bracket_probes_borderline_configs_under_a_cap_and_journals_them
     with the bracket so that a resumed run reports them without probing again."""
     import numpy as np
 
-    from hpo_agent.agent import tune
+    from hpo_agent.agent import search, tune
     from hpo_agent.agent.candidates import rank
     from hpo_agent.agent.metamodel import MetaModel
 
@@ -65,7 +65,7 @@ def test_a_later_bracket_probes_borderline_configs_under_a_cap_and_journals_them
 
     journal = Journal.create(tmp_path / "journal.jsonl", {"task": "iris", "candidates": []})
     state, runner = make_state(), Runner()
-    ids = tune._open_bracket(state, journal, 1, "max", runner, "cpu", lambda *a, **k: None)
+    ids = search.open_bracket(state, journal, 1, "max", runner, "cpu", lambda *a, **k: None)
     chosen = [state.candidates[i].config for i in ids]
     # after a bracket of 3, Hyperband's cycle verifies 1 config: the best-ranked untried one that fits
     assert [c["batch_size"] for c in chosen] == [72]
@@ -77,5 +77,5 @@ def test_a_later_bracket_probes_borderline_configs_under_a_cap_and_journals_them
 
     back, resumed, again = Journal.open(journal.path), make_state(), Runner()
     again.jobs = []
-    assert tune._open_bracket(resumed, back, 1, "max", again, "cpu", lambda *a, **k: None) == ids
+    assert search.open_bracket(resumed, back, 1, "max", again, "cpu", lambda *a, **k: None) == ids
     assert again.jobs == [] and resumed.probes == state.probes and resumed.skipped == state.skipped

@@ -22,7 +22,7 @@ Methods:
 from __future__ import annotations
 
 from math import comb
-from typing import Any, Dict, List, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
@@ -120,8 +120,9 @@ def _nearest_task(data: Dataset, task: str, others: Sequence[str]) -> str:
 
 
 def evaluate_loto(frame, methods: Sequence[str] = METHODS, ks: Sequence[int] = KS, seed: int = 0,
-                  space=None) -> Dict[str, Any]:
-    """Leave-one-task-out scores for every method: per task and averaged."""
+                  space=None, learner_params: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+    """Leave-one-task-out scores for every method: per task and averaged. ``learner_params``
+    override the learners' shipped settings (:func:`~.fit.make_learner`)."""
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
         raise ValueError(f"unknown method(s) {unknown}; known: {', '.join(METHODS)}")
@@ -132,14 +133,15 @@ def evaluate_loto(frame, methods: Sequence[str] = METHODS, ks: Sequence[int] = K
     per_task: Dict[str, Dict[str, Any]] = {}
     with one_thread():
         for task in tasks:
-            per_task[task] = _evaluate_task(data, task, tasks, methods, ks, seed)
+            per_task[task] = _evaluate_task(data, task, tasks, methods, ks, seed, learner_params)
     summary = {m: {key: _nanmean([per_task[t][m][key] for t in tasks]) for key in per_task[tasks[0]][m]}
                for m in methods}
     return {"method": "leave-one-task-out", "tasks": tasks, "ks": list(ks), "summary": summary,
             "per_task": per_task}
 
 
-def _evaluate_task(data: Dataset, task: str, tasks: Sequence[str], methods, ks, seed: int) -> Dict[str, Any]:
+def _evaluate_task(data: Dataset, task: str, tasks: Sequence[str], methods, ks, seed: int,
+                   learner_params: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
     test = data.tasks == task
     # Variants of one data set (``digits``, ``digits@n300``) leave together: one seen in training
     # would tell the model the answer for the other.
@@ -160,7 +162,8 @@ def _evaluate_task(data: Dataset, task: str, tasks: Sequence[str], methods, ks, 
                     [cost_capped_regret(values, costs, o, f, direction) for o in orders]))
             continue
         if method in LEARNERS:
-            scores = fit_learner(method, data.x[train], data.y[train], data.tasks[train], seed).predict(data.x[test])
+            scores = fit_learner(method, data.x[train], data.y[train], data.tasks[train], seed,
+                                 learner_params).predict(data.x[test])
         elif method == "average_rank":
             scores = _portfolio_scores(data, test, others)
         else:

@@ -193,26 +193,30 @@ def task_balanced_weights(tasks: np.ndarray) -> np.ndarray:
     return w * (len(w) / w.sum())
 
 
-def fit_learner(name: str, x: np.ndarray, y: np.ndarray, tasks: np.ndarray, seed: int = 0):
-    """Fit the learner ``name`` (one of :data:`LEARNERS`) on rows of ``tasks``."""
+def fit_learner(name: str, x: np.ndarray, y: np.ndarray, tasks: np.ndarray, seed: int = 0,
+                params: Optional[Dict[str, Any]] = None):
+    """Fit the learner ``name`` (one of :data:`LEARNERS`) on rows of ``tasks``; ``params`` override
+    its settings (:func:`make_learner`)."""
     base, balanced = (name[:-len("_balanced")], True) if name.endswith("_balanced") else (name, False)
     weights = task_balanced_weights(tasks) if balanced else None
-    return make_learner(base, seed).fit(x, y, sample_weight=weights)
+    return make_learner(base, seed, params).fit(x, y, sample_weight=weights)
 
 
-def make_learner(name: str = "gbm", seed: int = 0):
-    """A fresh scikit-learn regressor: ``gbm`` (histogram gradient boosting) or ``forest``."""
+def make_learner(name: str = "gbm", seed: int = 0, params: Optional[Dict[str, Any]] = None):
+    """A fresh scikit-learn regressor: ``gbm`` (histogram gradient boosting) or ``forest``, with the
+    shipped settings updated by ``params`` (``benchmarks/evaluate_sensitivity.py`` varies them)."""
     if name == "gbm":
         from sklearn.ensemble import HistGradientBoostingRegressor
 
         # Sizes keep the exported model small and fast on the device: 10,000 candidates score in
         # well under 50 ms (benchmarks/results/overhead.json).
-        return HistGradientBoostingRegressor(max_iter=100, learning_rate=0.1, max_leaf_nodes=15,
-                                             min_samples_leaf=5, l2_regularization=1.0, random_state=seed)
+        settings = dict(max_iter=100, learning_rate=0.1, max_leaf_nodes=15, min_samples_leaf=5, l2_regularization=1.0)
+        return HistGradientBoostingRegressor(**{**settings, **(params or {})}, random_state=seed)
     if name == "forest":
         from sklearn.ensemble import RandomForestRegressor
 
-        return RandomForestRegressor(n_estimators=64, max_depth=12, min_samples_leaf=5, random_state=seed, n_jobs=1)
+        settings = dict(n_estimators=64, max_depth=12, min_samples_leaf=5, n_jobs=1)
+        return RandomForestRegressor(**{**settings, **(params or {})}, random_state=seed)
     raise ValueError(f"learner '{name}' is not known; use one of {', '.join(LEARNERS)}")
 
 
