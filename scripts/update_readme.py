@@ -197,6 +197,8 @@ def benchmarks_block() -> str:
                          "Live, regression task (diabetes: its test split has 89 rows, so one seed's test MSE is noisy)")
     lines += _live_block(_load(ROOT / "benchmarks" / "results" / "live_brackets.json"),
                          "Live, one bracket vs three (`tune --brackets 3`)")
+    lines += _live_block(_load(ROOT / "benchmarks" / "results" / "live_brackets_more.json"),
+                         "Live, one bracket vs three, three more tasks")
     lines += _live_block(_load(ROOT / "benchmarks" / "results" / "live_brackets_text.json"),
                          "Live, text task, one bracket vs three")
     ov = _load(ROOT / "benchmarks" / "results" / "overhead.json")

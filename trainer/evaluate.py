@@ -153,7 +153,7 @@ def _evaluate_task(data: Dataset, task: str, tasks: Sequence[str], methods, ks, 
         costs = data.costs[test] if data.costs is not None else np.full(int(test.sum()), np.nan)
         if method == "random":
             entry[method] = {f"regret@{k}": random_best_of_k_regret(values, k, direction) for k in ks}
-            # Random draws from a continuous space are near-duplicates only by chance: no spread@k.
+            # no spread@k: passing over near-duplicates walks a ranking, and random has none
             entry[method]["spearman"] = 0.0
             rng = np.random.default_rng(seed)
             orders = [rng.permutation(len(values)) for _ in range(RANDOM_ORDERS)]
