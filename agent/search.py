@@ -26,6 +26,7 @@ if TYPE_CHECKING:  # the state is tune's; only its fields are used here
     from .tune import TuneState
 
 Progress = Callable[..., None]
+DEFAULT_OVERHEAD_S = 0.5  # a trial's wall time outside training steps, until one is measured
 
 
 def plan_unit_seconds(remaining_s: float, n_trials: int, eta: int, rung: int, overhead_s: float) -> float:
@@ -146,7 +147,12 @@ def open_bracket(state: TuneState, journal: Journal, b: int, direction: str, run
 
 def _loop(state, task, journal, scheduler, runner, device, n, eta, plan_deadline, train_deadline, ckpt_dir,
           progress) -> None:
-    """One bracket: rungs are planned to end by ``plan_deadline``; trials stop at ``train_deadline``."""
+    """One bracket: rungs are planned to end by ``plan_deadline``; trials end by ``train_deadline``.
+
+    A trial's training stops early enough for its validation and checkpoint to finish by then:
+    the trial is given ``train_deadline`` minus the median overhead (wall time outside training
+    steps) of the trials measured so far, and none starts that could not train at all.
+    """
     opts = state.options
     done = journal.finished()
     overheads: List[float] = []
@@ -161,8 +167,8 @@ def _loop(state, task, journal, scheduler, runner, device, n, eta, plan_deadline
             scheduler.on_trial_result(job.trial_id, result.score)
             continue
         now = time.monotonic()
+        overhead = float(np.median(overheads)) if overheads else DEFAULT_OVERHEAD_S
         if job.rung != unit_rung:
-            overhead = float(np.median(overheads)) if overheads else 0.5
             if opts.min_budget_s is not None:
                 unit = opts.min_budget_s
             else:
@@ -176,13 +182,16 @@ def _loop(state, task, journal, scheduler, runner, device, n, eta, plan_deadline
                     "--budget or fewer --candidates" + (" or --brackets" if opts.brackets > 1 else ""))
             progress("rung", rung=job.rung, trials=scheduler.sizes[job.rung], unit_seconds=unit,
                      rungs=n_rungs(n, eta))
-        if now >= train_deadline:
+        if now + overhead >= train_deadline:
             progress("deadline", rung=job.rung)
             break
         inc = unit * (eta ** job.rung - (eta ** (job.rung - 1) if job.rung else 0))
         cand = state.candidates[job.trial_id]
         progress("trial_start", trial_id=job.trial_id, rung=job.rung, config=cand.config, seconds=inc)
-        result = _run_job(runner, job, cand, inc, train_deadline, ckpt_dir, opts.seed, device, task.metric.name)
+        # Training stops early enough for the evaluation to end by the deadline (a slow validation,
+        # as on squad_v2, otherwise carried the last trial past it).
+        result = _run_job(runner, job, cand, inc, train_deadline - overhead, ckpt_dir, opts.seed, device,
+                          task.metric.name)
         overheads.append(max(0.0, result.wall_seconds - (result.resources.get("train_increment_s") or 0.0)))
         journal.append(result)  # journaled before the next trial starts
         state.results.append(result)

@@ -1,0 +1,55 @@
+"""The search loop leaves each trial time to evaluate before the training deadline (agent/search.py)."""
+
+import os
+import time
+from types import SimpleNamespace
+
+from hpo_agent.agent import search
+from hpo_agent.agent.candidates import Candidate
+from hpo_agent.agent.journal import Journal
+from hpo_agent.agent.scheduler import SuccessiveHalving
+from hpo_agent.agent.tune import TuneOptions, TuneState
+
+EVAL_S = 0.3  # each fake trial spends this long "evaluating", outside its training steps
+
+
+class SlowEvalRunner:
+    """Returns at once from training, then sleeps as a slow validation would."""
+
+    pid = os.getpid()  # the resource monitor samples this process
+
+    def __init__(self):
+        self.specs = []
+
+    def run(self, spec, timeout_s):
+        self.specs.append(spec)
+        time.sleep(EVAL_S)
+        return {"outcome": "complete", "metrics": {"accuracy": 0.5 + 0.01 * spec["trial_id"]}, "steps": 1,
+                "train_seconds": 0.0, "train_increment_s": 0.0}
+
+
+def _run(tmp_path, train_deadline, n=3):
+    opts = TuneOptions(task="iris", budget_s=60.0, n_candidates=n, min_budget_s=0.5)  # above the "too little" floor; nothing trains here
+    state = TuneState(opts, tmp_path)
+    state.candidates = [Candidate({"i": i}, 0.0) for i in range(n)]
+    journal = Journal.create(tmp_path / "journal.jsonl", {"task": "iris", "candidates": []})
+    task = SimpleNamespace(metric=SimpleNamespace(name="accuracy", direction="max"))
+    runner = SlowEvalRunner()
+    search._loop(state, task, journal, SuccessiveHalving(list(range(n)), eta=3), runner, "cpu", n, 3,
+                 train_deadline, train_deadline, tmp_path, lambda *a, **k: None)
+    return state, runner
+
+
+def test_trials_stop_training_early_enough_to_evaluate_by_the_deadline(tmp_path):
+    deadline = time.monotonic() + 60.0
+    state, runner = _run(tmp_path, deadline)
+    assert len(runner.specs) == 4  # 3 at rung 0, the best one at rung 1
+    # before any trial is measured the default overhead is kept back, then the measured one
+    assert runner.specs[0]["deadline"] == deadline - search.DEFAULT_OVERHEAD_S
+    assert all(s["deadline"] <= deadline - EVAL_S for s in runner.specs[1:])
+
+
+def test_no_trial_starts_that_could_only_evaluate(tmp_path):
+    # 0.2 s to the deadline, less than a trial's expected overhead: starting one would end past it
+    state, runner = _run(tmp_path, time.monotonic() + 0.2)
+    assert runner.specs == [] and state.results == []
