@@ -14,8 +14,10 @@ import click
 @click.option("--seed", type=int, default=0, show_default=True)
 def command(storage, out_path, seed):
     """For every task, fit on the others and score how well each method ranks the held-out
-    task's configs: best-of-k normalised regret (k = 1, 3, 5, 10) and Spearman correlation, for
-    the meta-model learners and the average-rank, nearest-task and random baselines."""
+    task's configs: best-of-k normalised regret (k = 1, 3, 5, 10) of the top-k and, as spread@k,
+    of the k configs tune would verify (near-duplicates passed over), Spearman correlation and a
+    cost-capped regret, for the meta-model learners and the average-rank, nearest-task and random
+    baselines."""
     try:
         from ...trainer.evaluate import evaluate_loto, render
         from ...trainer.history import load_histories
