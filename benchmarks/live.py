@@ -136,7 +136,7 @@ def _hpo_agent(name: str, max_train, budget_s: float, seed: int, model: Path, en
                brackets: int = 1) -> dict:
     exe = shutil.which("hpo-agent") or str(Path(sys.executable).with_name("hpo-agent"))
     extra = ["--max-train", str(max_train)] if max_train else []
-    extra += ["--brackets", str(brackets)] if brackets > 1 else []
+    extra += ["--brackets", str(brackets)]  # explicit: `hpo_agent` means one bracket whatever tune's default
     for key, value in options.items():
         extra += ["--task-option", f"{key}={value}"]
     with tempfile.TemporaryDirectory() as tmp:
