@@ -21,6 +21,12 @@ class Candidate:
     estimated_bytes: Optional[int] = None
     predicted_s_per_step: Optional[float] = None  # the meta-model's cost output, where it has one
 
+    @classmethod
+    def from_dict(cls, record: Dict[str, Any]) -> "Candidate":
+        """A candidate as journaled (``vars(candidate)``); optional fields may be absent."""
+        return cls(record["config"], record["predicted"], record.get("estimated_bytes"),
+                   record.get("predicted_s_per_step"))
+
 
 def propose(space: SearchSpace, n_random: int, rng: np.random.Generator) -> List[Config]:
     """The space's grid plus ``n_random`` random configs, de-duplicated, grid first."""

@@ -95,7 +95,7 @@ def bracket_offsets(state: TuneState) -> Dict[int, int]:
 
 
 def probing_chooser(state: TuneState, runner, torch_device: str, progress: Progress,
-                     probes: List[Dict[str, Any]]) -> Optional[Callable]:
+                    probes: List[Dict[str, Any]]) -> Optional[Callable]:
     """Where trials run capped in a child process, a ``choose(pool, n) -> (chosen, skipped)`` that
     tries borderline configs for one step there (:func:`.probe.select_with_probes`), appending
     each probe to ``probes``; None where no cap is enforced (the estimate alone decides)."""
@@ -117,12 +117,11 @@ def probing_chooser(state: TuneState, runner, torch_device: str, progress: Progr
 
 
 def open_bracket(state: TuneState, journal: Journal, b: int, direction: str, runner, device: str,
-                  progress: Progress) -> List[int]:
+                 progress: Progress) -> List[int]:
     """Candidates of bracket ``b`` (≥ 1): read back when resuming, else chosen and journaled."""
     opts = state.options
     if b - 1 < len(journal.brackets):
-        chosen = [Candidate(c["config"], c["predicted"], c.get("estimated_bytes"), c.get("predicted_s_per_step"))
-                  for c in journal.brackets[b - 1]]
+        chosen = [Candidate.from_dict(c) for c in journal.brackets[b - 1]]
         state.skipped += journal.bracket_extras[b - 1]["skipped"]
         state.probes += journal.bracket_extras[b - 1]["probes"]
     else:

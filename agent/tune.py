@@ -141,8 +141,7 @@ def _prepare(state: TuneState, task, info, runner, progress: Progress) -> Journa
         head = journal.header
         if head.get("task") != opts.task:
             raise TuneError(f"{path} is a run of task '{head.get('task')}', not '{opts.task}'")
-        state.candidates = [Candidate(c["config"], c["predicted"], c.get("estimated_bytes"),
-                                      c.get("predicted_s_per_step")) for c in head["candidates"]]
+        state.candidates = [Candidate.from_dict(c) for c in head["candidates"]]
         state.skipped = head.get("skipped", [])
         state.probes = head.get("probes", [])
         state.metamodel = head.get("metamodel", {})

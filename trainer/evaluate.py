@@ -149,8 +149,9 @@ def _evaluate_task(data: Dataset, task: str, tasks: Sequence[str], methods, ks, 
     others = [t for t in tasks if task_group(t) != task_group(task)]
     values, direction = data.values[test], data.directions[task]
     entry: Dict[str, Any] = {"n_configs": int(test.sum())}
+    costs = data.costs[test] if data.costs is not None else np.full(int(test.sum()), np.nan)
+    x_unit = _config_x(data, np.flatnonzero(test))  # for spread@k: the configs as tune measures distance
     for method in methods:
-        costs = data.costs[test] if data.costs is not None else np.full(int(test.sum()), np.nan)
         if method == "random":
             entry[method] = {f"regret@{k}": random_best_of_k_regret(values, k, direction) for k in ks}
             # no spread@k: passing over near-duplicates walks a ranking, and random has none
@@ -169,7 +170,6 @@ def _evaluate_task(data: Dataset, task: str, tasks: Sequence[str], methods, ks, 
         else:
             scores = _portfolio_scores(data, test, [_nearest_task(data, task, others)])
         entry[method] = {f"regret@{k}": best_of_k_regret(values, scores, k, direction) for k in ks}
-        x_unit = _config_x(data, np.flatnonzero(test))
         entry[method].update({f"spread@{k}": spread_best_of_k_regret(values, scores, x_unit, k, direction)
                               for k in ks})
         entry[method]["spearman"] = _spearman(scores, data.y[test])
