@@ -4,8 +4,9 @@
 brackets run one after another. The first verifies the meta-model's top; each later one takes the
 untried configs that the meta-model, corrected by every result so far (:mod:`.refine`), now ranks
 first. Bracket sizes cycle as Hyperband's do (:func:`bracket_plan`): fewer configs, each trained
-longer, so a config that starts slowly is not always cut at the first rung. Pure functions: no
-I/O, no clocks (the replay benchmark runs the same brackets).
+longer, so a config that starts slowly is not always cut at the first rung. How many brackets a
+run gets by default is :func:`auto_brackets`. Pure functions: no I/O, no clocks (the replay
+benchmark runs the same brackets).
 """
 
 from __future__ import annotations
@@ -15,10 +16,38 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 from .candidates import Candidate, select, unit_scaled
 from .records import TrialResult
 from .refine import refine_order
-from .scheduler import n_rungs
+from .scheduler import n_rungs, plan_unit_seconds, rung_sizes, total_units
 from .space import Config, SearchSpace, config_key
 
 Chooser = Callable[[List[Candidate], int], Tuple[List[Candidate], List[Dict[str, Any]]]]
+
+AUTO_MAX_BRACKETS = 3    # the most `--brackets auto` runs; live runs compared 1 against 3 only
+MIN_RUNG0_STEPS = 20     # the histories' lowest fidelity: shorter first slices rank configs unseen
+MIN_UNIT_S = 0.5         # and never a first slice shorter than this (set-up noise dominates below)
+
+
+def auto_brackets(train_s: float, n_candidates: int, eta: int, s_per_step: Optional[float],
+                  overhead_s: float, unit_s: Optional[float] = None, max_brackets: int = AUTO_MAX_BRACKETS,
+                  min_steps: int = MIN_RUNG0_STEPS, min_unit_s: float = MIN_UNIT_S) -> int:
+    """How many brackets ``train_s`` seconds of training time hold: the most, up to ``max_brackets``,
+    that still give each of bracket 0's first-rung trials at least ``min_steps`` steps (at the
+    predicted ``s_per_step``; unknown → the seconds floor alone) and ``min_unit_s`` seconds.
+
+    Bracket 0 is planned on ``1/K`` of the time (as :mod:`.search` plans it), with ``overhead_s``
+    per trial outside training. With a fixed ``unit_s`` (``--min-budget``) the K brackets' bracket 0
+    must fit whole: ``K × (units × unit_s + trials × overhead_s) ≤ train_s``. Never less than 1:
+    a budget too small for one bracket is the search's error to report.
+    """
+    floor = max(min_unit_s, min_steps * s_per_step if s_per_step and s_per_step > 0 else 0.0)
+    for k in range(max(1, max_brackets), 1, -1):
+        if unit_s is not None:
+            need = total_units(n_candidates, eta) * unit_s + sum(rung_sizes(n_candidates, eta)) * overhead_s
+            fits = k * need <= train_s
+        else:
+            fits = plan_unit_seconds(train_s / k, n_candidates, eta, 0, overhead_s) >= floor
+        if fits:
+            return k
+    return 1
 
 
 def bracket_plan(bracket: int, n_candidates: int, eta: int) -> Tuple[int, int]:

@@ -118,7 +118,7 @@ def build_report(state) -> Dict[str, Any]:
         "metamodel": state.metamodel,
         "brackets": state.brackets,
         "options": {"n_candidates": opts.n_candidates, "eta": opts.eta, "brackets": opts.brackets,
-                    "min_budget_s": opts.min_budget_s,
+                    "brackets_auto": state.brackets_auto, "min_budget_s": opts.min_budget_s,
                     "seed": opts.seed, "memory_limit_bytes": opts.memory_limit_bytes,
                     "device_profile": opts.device_profile, "trials_in_child_process": state.isolated},
         "host": {"python": platform.python_version(), "platform": platform.platform()},

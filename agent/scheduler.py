@@ -57,6 +57,13 @@ def total_units(n_trials: int, eta: int, from_rung: int = 0) -> float:
     return total
 
 
+def plan_unit_seconds(remaining_s: float, n_trials: int, eta: int, rung: int, overhead_s: float) -> float:
+    """Training seconds per resource unit so that rungs ``rung..`` fit in ``remaining_s``, each job
+    also costing ``overhead_s`` outside training."""
+    jobs = sum(rung_sizes(n_trials, eta)[rung:])
+    return (remaining_s - jobs * overhead_s) / total_units(n_trials, eta, rung)
+
+
 def top_k(scores: Dict[int, Optional[float]], k: int, mode: str = "max") -> List[int]:
     """The ``k`` best trial ids; ``None`` scores (failed, OOM) rank last; ties go to the lower id."""
     if mode not in ("max", "min"):

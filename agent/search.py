@@ -2,7 +2,7 @@
 in one or more brackets (:mod:`.brackets`), each trial run by the runner and journaled before the
 next starts. A resumed run replays the journal's results instead of retraining them.
 
-Rung slices are planned from the time left (:func:`plan_unit_seconds`), so a slow start does not
+Rung slices are planned from the time left (:func:`.scheduler.plan_unit_seconds`), so a slow start does not
 push the last rung past the deadline.
 """
 
@@ -14,13 +14,13 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional
 
 import numpy as np
 
-from .brackets import best_winner, bracket_plan, next_candidates
+from .brackets import auto_brackets, best_winner, bracket_plan, next_candidates
 from .candidates import Candidate
 from .errors import BudgetError
 from .journal import Journal
 from .probe import probe_spec, select_with_probes
 from .records import Outcome, TrialResult
-from .scheduler import SuccessiveHalving, n_rungs, rung_sizes, total_units
+from .scheduler import SuccessiveHalving, n_rungs, plan_unit_seconds
 
 if TYPE_CHECKING:  # the state is tune's; only its fields are used here
     from .tune import TuneState
@@ -29,10 +29,19 @@ Progress = Callable[..., None]
 DEFAULT_OVERHEAD_S = 0.5  # a trial's wall time outside training steps, until one is measured
 
 
-def plan_unit_seconds(remaining_s: float, n_trials: int, eta: int, rung: int, overhead_s: float) -> float:
-    """Training seconds per resource unit so that rungs ``rung..`` fit in ``remaining_s``."""
-    jobs = sum(rung_sizes(n_trials, eta)[rung:])
-    return (remaining_s - jobs * overhead_s) / total_units(n_trials, eta, rung)
+def report_reserve(opts) -> float:
+    """Seconds kept back from the search for the test evaluation and the report."""
+    return opts.report_reserve_s if opts.report_reserve_s is not None else 4.0 + 0.02 * opts.budget_s
+
+
+def choose_brackets(state: TuneState) -> int:
+    """``--brackets auto``: :func:`.brackets.auto_brackets` on the training time left now and the
+    median predicted seconds per step of bracket 0's candidates (the meta-model's cost output)."""
+    opts = state.options
+    train_s = opts.started_at + opts.budget_s - report_reserve(opts) - time.monotonic()
+    costs = [c.predicted_s_per_step for c in state.candidates if c.predicted_s_per_step]
+    return auto_brackets(train_s, len(state.candidates), opts.eta, float(np.median(costs)) if costs else None,
+                         DEFAULT_OVERHEAD_S, unit_s=opts.min_budget_s)
 
 
 def predict_cost(state: TuneState, candidates: List[Candidate]) -> None:
@@ -51,8 +60,7 @@ def run_search(state: TuneState, task, journal: Journal, runner, device: str, de
     eta = int(head.get("eta", opts.eta))
     n_brackets = int(head.get("brackets", 1))
     opts.eta, opts.brackets = eta, n_brackets  # a resumed run keeps its own; the report shows these
-    reserve = opts.report_reserve_s if opts.report_reserve_s is not None else 4.0 + 0.02 * opts.budget_s
-    train_deadline = deadline - reserve
+    train_deadline = deadline - report_reserve(opts)
     t_search = time.monotonic()
     ckpt_dir = state.run_dir / "checkpoints"
     ckpt_dir.mkdir(parents=True, exist_ok=True)

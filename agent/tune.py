@@ -3,7 +3,9 @@ what will not fit, verify the best few with synchronous successive halving under
 budget, and report. Phases are timed; every finished rung is journaled before the next starts.
 
 The search itself (brackets of successive halving, each trial journaled) is :mod:`.search`; with
-``brackets`` > 1 the budget is shared by brackets run one after another (:mod:`.brackets`).
+``brackets`` > 1 the budget is shared by brackets run one after another (:mod:`.brackets`); by
+default their number is chosen from the time left and the predicted step time
+(:func:`.brackets.auto_brackets`).
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ from .errors import BudgetError, TuneError
 from .journal import JOURNAL_NAME, Journal
 from .metamodel import MetaModel
 from .records import Outcome, TrialResult
-from .search import Progress, plan_unit_seconds, predict_cost, probing_chooser, run_search
+from .scheduler import plan_unit_seconds
+from .search import Progress, choose_brackets, predict_cost, probing_chooser, run_search
 
 __all__ = ["BudgetError", "TuneError", "TuneOptions", "TuneState", "plan_unit_seconds", "run_tune", "make_runner",
            "memory_estimate"]
@@ -48,7 +51,7 @@ class TuneOptions:
     started_at: float = field(default_factory=time.monotonic)   # when the command started (budget origin)
     report_reserve_s: Optional[float] = None  # kept back for the test evaluation and report; None → 4 s + 2 %
     min_distance: float = MIN_DISTANCE        # candidates closer than this (unit-scaled) count as duplicates
-    brackets: int = 1                         # successive-halving brackets sharing the budget (see module doc)
+    brackets: Optional[int] = None            # successive-halving brackets sharing the budget; None → auto
 
 
 @dataclass
@@ -75,6 +78,7 @@ class TuneState:
     resumed_trials: int = 0
     isolated: bool = False
     brackets: List[List[int]] = field(default_factory=list)  # trial ids of each bracket run
+    brackets_auto: bool = False  # their number was chosen by --brackets auto
     # for later brackets (not reported): every scored config, the memory estimator, the model
     ranked: List[Candidate] = field(default_factory=list, repr=False)
     estimate: Optional[Callable[[Dict[str, Any]], int]] = field(default=None, repr=False)
@@ -146,6 +150,7 @@ def _prepare(state: TuneState, task, info, runner, progress: Progress) -> Journa
         state.probes = head.get("probes", [])
         state.metamodel = head.get("metamodel", {})
         state.resumed_trials = len(journal.results)
+        state.brackets_auto = bool(head.get("brackets_auto", False))
         progress("resume", path=str(path), finished=len(journal.results))
         if int(head.get("brackets", 1)) > 1:  # brackets not yet chosen are chosen from a fresh scoring
             _score(state, task, info)
@@ -167,7 +172,12 @@ def _prepare(state: TuneState, task, info, runner, progress: Progress) -> Journa
                         f"(estimates start at ~{_overhead_mib(info.kind)} MiB of runtime alone); "
                         "raise --memory-limit or use a smaller task (--max-train)")
     progress("candidates", candidates=state.candidates, skipped=state.skipped, scored=len(ranked))
-    header = {"task": opts.task, "seed": opts.seed, "eta": opts.eta, "brackets": opts.brackets, "metric": state.metric,
+    state.brackets_auto = opts.brackets is None
+    if state.brackets_auto:
+        opts.brackets = choose_brackets(state)
+    progress("brackets", brackets=opts.brackets, auto=state.brackets_auto)
+    header = {"task": opts.task, "seed": opts.seed, "eta": opts.eta, "brackets": opts.brackets,
+              "brackets_auto": state.brackets_auto, "metric": state.metric,
               "candidates": [vars(c) for c in state.candidates], "skipped": state.skipped,
               "probes": state.probes,
               "metamodel": state.metamodel, "meta_features": state.meta_features,

@@ -10,7 +10,8 @@ then trains on the same N examples, with the same ``--task-option``s.
 
 * ``hpo_agent``: ``hpo-agent tune --task T --budget B --model M`` in a subprocess, where ``M`` is a
   meta-model fitted on ``histories/default.parquet`` *without* task T (a task it has never seen).
-  ``hpo_agent_bK`` is the same with ``--brackets K`` (not run by default; ``--methods`` picks).
+  ``hpo_agent_bK`` is the same with ``--brackets K`` and ``hpo_agent_auto`` with ``--brackets auto``
+  (tune's default; each row records the number it chose). Not run by default; ``--methods`` picks.
 * ``optuna_tpe_sha``: Optuna's TPE sampler over the same search space (its continuous ranges) with
   its ``SuccessiveHalvingPruner``; a trial trains up to 9 units of ``budget/40`` training seconds
   and reports validation after each unit (the usual "report per epoch" objective).
@@ -41,14 +42,16 @@ METHODS = ("hpo_agent", "optuna_tpe_sha", "random")  # the default set; hpo_agen
 
 
 def brackets_of(method: str):
-    """``hpo_agent`` → 1, ``hpo_agent_b3`` → 3, an Optuna method → None."""
+    """``hpo_agent`` → 1, ``hpo_agent_b3`` → 3, ``hpo_agent_auto`` → "auto", an Optuna method → None."""
     if method == "hpo_agent":
         return 1
+    if method == "hpo_agent_auto":
+        return "auto"
     if method.startswith("hpo_agent_b") and method[len("hpo_agent_b"):].isdigit():
         return int(method[len("hpo_agent_b"):])
     if method in METHODS:
         return None
-    raise SystemExit(f"unknown method '{method}'; use {', '.join(METHODS)} or hpo_agent_b<brackets>")
+    raise SystemExit(f"unknown method '{method}'; use {', '.join(METHODS)}, hpo_agent_auto or hpo_agent_b<brackets>")
 
 OPTUNA_CHILD = r"""
 import json, math, resource, sys, time
@@ -133,7 +136,7 @@ def split_task(spec: str):
 
 
 def _hpo_agent(name: str, max_train, budget_s: float, seed: int, model: Path, env, options: dict,
-               brackets: int = 1) -> dict:
+               brackets=1) -> dict:
     exe = shutil.which("hpo-agent") or str(Path(sys.executable).with_name("hpo-agent"))
     extra = ["--max-train", str(max_train)] if max_train else []
     extra += ["--brackets", str(brackets)]  # explicit: `hpo_agent` means one bracket whatever tune's default
@@ -152,7 +155,7 @@ def _hpo_agent(name: str, max_train, budget_s: float, seed: int, model: Path, en
     train_s = sum(t.get("train_seconds", 0.0) for t in report["trials"])
     phases = report["phases_s"]
     return {"test": best["test_" + metric], "validation": best["validation_" + metric], "config": best["config"],
-            "trials": len(report["trials"]), "train_s": train_s, "wall_s": wall, "metric": metric,
+            "trials": len(report["trials"]), "brackets": report["options"].get("brackets"), "train_s": train_s, "wall_s": wall, "metric": metric,
             "sampler_s": phases.get("score", 0.0) + phases.get("memory", 0.0),
             "peak_rss_bytes": report["resources"].get("rss_bytes_max")}
 
@@ -169,7 +172,8 @@ def main(argv=None) -> int:
     parser.add_argument("--task-option", action="append", default=[], metavar="KEY=VALUE",
                         help="task option for every method, e.g. max_length=64 (repeatable)")
     parser.add_argument("--methods", default=",".join(METHODS),
-                        help="comma-separated: hpo_agent, optuna_tpe_sha, random, hpo_agent_b<K> (tune --brackets K)")
+                        help="comma-separated: hpo_agent, optuna_tpe_sha, random, hpo_agent_b<K> (tune --brackets K), "
+                             "hpo_agent_auto (tune --brackets auto)")
     parser.add_argument("--fresh", action="store_true")
     args = parser.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)

@@ -98,3 +98,9 @@ def test_bad_memory_limit_and_device_profile():
 def test_brackets_must_be_at_least_one():
     result = invoke("tune", "--budget", "1m", "--brackets", "0")
     assert result.exit_code == 2 and "--brackets" in result.output and "0" in result.output
+
+
+def test_brackets_rejects_words_other_than_auto():
+    result = invoke("tune", "--budget", "1m", "--brackets", "many")
+    assert result.exit_code == 2 and "'many' is neither 'auto'" in result.output
+    assert "Traceback" not in result.output

@@ -68,7 +68,7 @@ def test_histories_record_fidelities_costs_and_outcomes(tiny_model):
 
 def test_tune_reports_best_config_journals_every_trial_and_imports_back(tiny_model, tmp_path):
     result = CliRunner().invoke(cli, ["tune", "--task", "iris", "--budget", "25s", "--model", str(tiny_model),
-                                      "--candidates", "3", "--out", str(tmp_path)])
+                                      "--candidates", "3", "--brackets", "1", "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
     assert "best: trial" in result.output
     report = json.loads((tmp_path / "iris" / "report.json").read_text())
@@ -118,6 +118,9 @@ def test_resume_replays_finished_trials_without_retraining(tiny_model, tmp_path)
     assert after[:2] == before[:2]  # the finished trial is kept as it was
     report = json.loads((tmp_path / "iris" / "report.json").read_text())
     assert report["resumed_trials"] == 1
+    # the default --brackets auto chose a number once, journaled it, and the resumed run kept it
+    assert report["options"]["brackets_auto"] is True
+    assert report["options"]["brackets"] == json.loads(before[0])["brackets"] >= len(report["brackets"]) >= 1
     assert report["trials"][0]["rungs"][0]["score"] == json.loads(before[1])["score"]
 
 

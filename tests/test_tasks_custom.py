@@ -164,7 +164,8 @@ def test_csv_text_task_tunes_end_to_end_through_the_cli(tmp_path):
 
     path = _news_csv(tmp_path, 120)
     options = ["text_column=headline", "label_column=topic"] + [f"{k}={v}" for k, v in TINY_TEXT.items()]
-    args = ["tune", "--task", f"csv:{path}", "--budget", "25s", "--candidates", "3", "--out", str(tmp_path / "runs")]
+    args = ["tune", "--task", f"csv:{path}", "--budget", "25s", "--candidates", "3", "--brackets", "1",
+            "--out", str(tmp_path / "runs")]
     for option in options:
         args += ["--task-option", option]
     result = CliRunner().invoke(cli, args)

@@ -37,5 +37,22 @@ class MemorySize(click.ParamType):
             self.fail(str(exc), param, ctx)
 
 
+class Brackets(click.ParamType):
+    """``auto`` (→ None: the agent chooses) or a number of brackets from 1 to 20."""
+
+    name = "auto|1-20"
+
+    def convert(self, value, param, ctx):
+        if value is None or isinstance(value, int) and 1 <= value <= 20:
+            return value
+        text = str(value).strip().lower()
+        if text == "auto":
+            return None
+        if text.isdigit() and 1 <= int(text) <= 20:
+            return int(text)
+        self.fail(f"'{value}' is neither 'auto' nor a whole number of brackets from 1 to 20", param, ctx)
+
+
+BRACKETS = Brackets()
 DURATION = Duration()
 MEMORY = MemorySize()

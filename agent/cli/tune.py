@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from . import CliError, UsageFailure
-from .options import DURATION, MEMORY
+from .options import BRACKETS, DURATION, MEMORY
 
 
 @click.command("tune")
@@ -20,10 +20,11 @@ from .options import DURATION, MEMORY
               help="Configs verified in successive halving's first rung.")
 @click.option("--eta", type=click.IntRange(2, 10), default=3, show_default=True,
               help="Reduction factor: keep the best 1/eta of each rung.")
-@click.option("--brackets", type=click.IntRange(1, 20), default=1, show_default=True,
+@click.option("--brackets", type=BRACKETS, default="auto", show_default=True,
               help="Successive-halving brackets sharing the budget; each after the first verifies new configs, "
                    "re-ranked by the results so far, in Hyperband's cycle of sizes (9, 3, 1: fewer configs, "
-                   "each trained longer) (--resume keeps the run's own number).")
+                   "each trained longer). auto: up to 3, as many as still give each first-rung trial about "
+                   "20 steps at the meta-model's predicted step time (--resume keeps the run's own number).")
 @click.option("--min-budget", type=DURATION, default=None,
               help="Training time per trial in the first rung (default: sized to fit the budget).")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("hpo-runs"), show_default=True,
@@ -101,6 +102,10 @@ class _Progress:
         elif event == "candidates":
             say(f"· scored {info['scored']} configs; verifying the best {len(info['candidates'])}"
                 + (f" ({len(info['skipped'])} skipped for memory)" if info["skipped"] else ""))
+        elif event == "brackets" and (info["auto"] or info["brackets"] > 1):
+            n = info["brackets"]
+            say(f"· {n} bracket{'s' if n > 1 else ''} of successive halving"
+                + (" (--brackets auto: as many as leave each first-rung trial ~20 steps, up to 3)" if info["auto"] else ""))
         elif event == "bracket":
             n = len(info["candidates"])
             say(f"· bracket {info['bracket'] + 1}/{info['brackets']}: verifying {n} untried "
