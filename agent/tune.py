@@ -19,6 +19,7 @@ from typing import Any, Callable, Dict, List, Optional
 import numpy as np
 
 from . import metafeatures
+from .brackets import AUTO_MAX_BRACKETS, MIN_RUNG0_STEPS
 from .candidates import MIN_DISTANCE, Candidate, clip_depth, propose, rank, select
 from .errors import BudgetError, TuneError
 from .journal import JOURNAL_NAME, Journal
@@ -175,7 +176,8 @@ def _prepare(state: TuneState, task, info, runner, progress: Progress) -> Journa
     state.brackets_auto = opts.brackets is None
     if state.brackets_auto:
         opts.brackets = choose_brackets(state)
-    progress("brackets", brackets=opts.brackets, auto=state.brackets_auto)
+    progress("brackets", brackets=opts.brackets, auto=state.brackets_auto, max_brackets=AUTO_MAX_BRACKETS,
+             min_steps=MIN_RUNG0_STEPS)
     header = {"task": opts.task, "seed": opts.seed, "eta": opts.eta, "brackets": opts.brackets,
               "brackets_auto": state.brackets_auto, "metric": state.metric,
               "candidates": [vars(c) for c in state.candidates], "skipped": state.skipped,

@@ -104,3 +104,13 @@ def test_brackets_rejects_words_other_than_auto():
     result = invoke("tune", "--budget", "1m", "--brackets", "many")
     assert result.exit_code == 2 and "'many' is neither 'auto'" in result.output
     assert "Traceback" not in result.output
+
+
+def test_tune_says_how_many_brackets_auto_chose(capsys):
+    from hpo_agent.agent.cli.tune import _Progress
+
+    _Progress()("brackets", brackets=3, auto=True, max_brackets=3, min_steps=20)
+    _Progress()("brackets", brackets=1, auto=False, max_brackets=3, min_steps=20)  # a given single bracket: silent
+    err = capsys.readouterr().err.splitlines()
+    assert err == ["· 3 brackets of successive halving (--brackets auto: as many as leave each first-rung "
+                   "trial ~20 steps, up to 3)"]

@@ -105,7 +105,8 @@ class _Progress:
         elif event == "brackets" and (info["auto"] or info["brackets"] > 1):
             n = info["brackets"]
             say(f"· {n} bracket{'s' if n > 1 else ''} of successive halving"
-                + (" (--brackets auto: as many as leave each first-rung trial ~20 steps, up to 3)" if info["auto"] else ""))
+                + (f" (--brackets auto: as many as leave each first-rung trial ~{info['min_steps']} steps, "
+                   f"up to {info['max_brackets']})" if info["auto"] else ""))
         elif event == "bracket":
             n = len(info["candidates"])
             say(f"· bracket {info['bracket'] + 1}/{info['brackets']}: verifying {n} untried "

@@ -1,0 +1,133 @@
+"""Signal or noise? Retrain a held-out task's best recorded configs and the meta-model's picks
+with other training seeds.
+
+    python benchmarks/repeat_seeds.py [--task cifar10] [--seeds 1,2] [--top 6] [--k 5] [--jobs 2]
+
+The histories record each config once, with training seed 0. Where ``hpo-agent evaluate``
+reports a large regret on a task, this asks whether the recorded best is robustly best or a lucky
+draw: it takes the task's ``--top`` configs by recorded value and the ``--k`` configs that the
+``gbm`` learner, fitted without the task's group, would have ``tune`` verify
+(``candidates.spread_picks``), retrains each with every seed in ``--seeds`` at the recorded
+fidelities (the same data split, one torch thread, as ``collect`` does), and reports each
+config's values and the normalised regret of the best pick with and without the repeats.
+Writes ``benchmarks/results/repeat_seeds_<task>.json``; one process per seed (``--jobs``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def choose(histories: str, task: str, top: int, k: int):
+    """The task's rows, the indices of its ``top`` recorded configs and of gbm's ``k`` spread picks."""
+    import pandas as pd
+
+    from hpo_agent.agent.candidates import spread_picks
+    from hpo_agent.trainer.evaluate import _config_x
+    from hpo_agent.trainer.fit import build_dataset, fit_learner, one_thread, task_group
+
+    frame = pd.read_parquet(histories)
+    data = build_dataset(frame)
+    test = data.tasks == task
+    train = np.array([task_group(t) != task_group(task) for t in data.tasks])
+    with one_thread():
+        scores = fit_learner("gbm", data.x[train], data.y[train], data.tasks[train], 0).predict(data.x[test])
+    rows = frame[frame["task"] == task].reset_index(drop=True)
+    if not np.allclose(rows["value"].to_numpy(dtype=float), data.values[test]):
+        raise SystemExit(f"{task}: the history rows and the fitted dataset disagree (failed trials?)")
+    sign = 1.0 if data.directions[task] == "max" else -1.0
+    best = [int(i) for i in np.argsort(-sign * rows["value"].to_numpy(dtype=float), kind="stable")[:top]]
+    picks = [int(i) for i in spread_picks(_config_x(data, np.flatnonzero(test)), scores, k)]
+    return rows, best, picks, data.directions[task]
+
+
+def rerun(args_tuple):
+    """Retrain the given configs with one seed (in its own process, one torch thread)."""
+    task_spec, configs, fidelities, seed = args_tuple
+    import torch
+
+    torch.set_num_threads(1)
+    from hpo_agent.agent.tasks import get_task
+    from hpo_agent.trainer.collect import run_trial
+
+    name, _, variant = task_spec.partition("@")
+    task = get_task(name, seed=0, max_train=int(variant[1:]) if variant else None)  # the histories' split
+    out = []
+    for row, config in configs:
+        got = run_trial(task, config, fidelities, seed, lambda value, step: None)
+        out.append({"row": row, "seed": seed, "values": got["values"], "outcome": got["outcome"],
+                    "wall_s": round(got["wall_time_s"], 2)})
+    return out
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--task", default="cifar10")
+    parser.add_argument("--histories", default=str(ROOT / "histories" / "default.parquet"))
+    parser.add_argument("--seeds", default="1,2")
+    parser.add_argument("--top", type=int, default=6)
+    parser.add_argument("--k", type=int, default=5)
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--out", default=None)
+    args = parser.parse_args(argv)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+    t0 = time.monotonic()
+    rows, best, picks, direction = choose(args.histories, args.task, args.top, args.k)
+    params = [c for c in rows.columns if c.startswith("param.")]
+    chosen = sorted(set(best) | set(picks))
+    configs = [(i, {p[len("param."):]: _plain(rows.loc[i, p]) for p in params}) for i in chosen]
+    steps = rows["fidelity_steps"].iloc[0]  # stored as JSON text in the parquet
+    fidelities = [int(s) for s in (json.loads(steps) if isinstance(steps, str) else steps)]
+    seeds = [int(s) for s in args.seeds.split(",")]
+    with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+        runs = [r for part in pool.map(rerun, [(args.task, configs, fidelities, s) for s in seeds]) for r in part]
+    recorded = rows["value"].to_numpy(dtype=float)
+    mean = {i: float(np.mean([recorded[i]] + [r["values"][-1] for r in runs if r["row"] == i and r["values"]]))
+            for i in chosen}
+    sign = 1.0 if direction == "max" else -1.0
+    worst = float(recorded.min() if direction == "max" else recorded.max())  # the grid's worst, recorded once
+
+    def regret(values) -> float:
+        top_value = max(values.values(), key=lambda v: sign * v)
+        got = max((values[i] for i in picks), key=lambda v: sign * v)
+        return float((top_value - got) / (top_value - worst)) if top_value != worst else 0.0
+
+    result = {
+        "benchmark": "repeat_seeds", "command": "python benchmarks/repeat_seeds.py " + " ".join(argv or []),
+        "task": args.task, "direction": direction, "fidelity_steps": fidelities, "seeds_recorded": [0],
+        "seeds_repeated": seeds, "grid_best_rows": best, "gbm_spread_picks": picks,
+        "configs": [{"row": i, "config": dict(c), "recorded": float(recorded[i]),
+                     "repeats": [r["values"][-1] if r["values"] else None for r in runs if r["row"] == i],
+                     "mean": mean[i], "grid_best": i in best, "gbm_pick": i in picks} for i, c in configs],
+        # regret of the best of gbm's picks, against the best of the rerun configs and the grid's worst
+        "regret_recorded": regret({i: float(recorded[i]) for i in chosen}),
+        "regret_mean_over_seeds": regret(mean),
+        "machine": f"{platform.machine()} {platform.system()}, {os.cpu_count()} CPUs, python {platform.python_version()}",
+        "date": time.strftime("%Y-%m-%d"), "wall_s": round(time.monotonic() - t0, 1),
+    }
+    out = Path(args.out or ROOT / "benchmarks" / "results" / f"repeat_seeds_{args.task.replace('@', '_')}.json")
+    out.write_text(json.dumps(result, indent=1) + "\n")
+    print(json.dumps({k: v for k, v in result.items() if k != "configs"}, indent=1))
+    for c in result["configs"]:
+        print(c["row"], f"recorded {c['recorded']:.3f}", "repeats", c["repeats"], f"mean {c['mean']:.3f}",
+              "grid-best" if c["grid_best"] else "", "pick" if c["gbm_pick"] else "")
+    return 0
+
+
+def _plain(value):
+    return value.item() if hasattr(value, "item") else value
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
