@@ -16,7 +16,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 from .candidates import Candidate, select, unit_scaled
 from .records import TrialResult
 from .refine import refine_order
-from .scheduler import n_rungs, plan_unit_seconds, rung_sizes, total_units
+from .scheduler import n_rungs, rung_sizes, total_units
 from .space import Config, SearchSpace, config_key
 
 Chooser = Callable[[List[Candidate], int], Tuple[List[Candidate], List[Dict[str, Any]]]]
@@ -31,23 +31,18 @@ def auto_brackets(train_s: float, n_candidates: int, eta: int, s_per_step: Optio
                   min_steps: int = MIN_RUNG0_STEPS, min_unit_s: float = MIN_UNIT_S) -> int:
     """How many brackets ``train_s`` seconds of training time hold: the most, up to ``max_brackets``,
     that still give each of bracket 0's first-rung trials at least ``min_steps`` steps (at the
-    predicted ``s_per_step``; unknown → the seconds floor alone) and ``min_unit_s`` seconds.
+    predicted ``s_per_step``; unknown → the seconds floor alone) and ``min_unit_s`` seconds, or
+    exactly ``unit_s`` seconds when it is fixed (``--min-budget``).
 
-    Bracket 0 is planned on ``1/K`` of the time (as :mod:`.search` plans it), with ``overhead_s``
-    per trial outside training. With a fixed ``unit_s`` (``--min-budget``) the K brackets' bracket 0
-    must fit whole: ``K × (units × unit_s + trials × overhead_s) ≤ train_s``. Never less than 1:
-    a budget too small for one bracket is the search's error to report.
+    Bracket 0 is planned on ``1/K`` of the time with ``overhead_s`` per trial outside training, as
+    :func:`~.scheduler.plan_unit_seconds` plans it, so K brackets fit when
+    ``K × (units × slice + trials × overhead_s) ≤ train_s``. Never less than 1: a budget too
+    small for one bracket is the search's error to report.
     """
-    floor = max(min_unit_s, min_steps * s_per_step if s_per_step and s_per_step > 0 else 0.0)
-    for k in range(max(1, max_brackets), 1, -1):
-        if unit_s is not None:
-            need = total_units(n_candidates, eta) * unit_s + sum(rung_sizes(n_candidates, eta)) * overhead_s
-            fits = k * need <= train_s
-        else:
-            fits = plan_unit_seconds(train_s / k, n_candidates, eta, 0, overhead_s) >= floor
-        if fits:
-            return k
-    return 1
+    slice_s = unit_s if unit_s is not None else max(
+        min_unit_s, min_steps * s_per_step if s_per_step and s_per_step > 0 else 0.0)
+    need = total_units(n_candidates, eta) * slice_s + sum(rung_sizes(n_candidates, eta)) * overhead_s
+    return int(max(1, min(max_brackets, train_s // need)))
 
 
 def bracket_plan(bracket: int, n_candidates: int, eta: int) -> Tuple[int, int]:
