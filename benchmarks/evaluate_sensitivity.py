@@ -22,7 +22,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# Each entry overrides the shipped settings of trainer/fit.py::make_learner('gbm').
+# Each entry overrides the shipped settings of trainer/fit.py::make_learner('gbm') (also the
+# base of 'gbm_balanced').
 NEIGHBOURS = {
     "shipped": {},
     "slower, more trees": {"max_iter": 300, "learning_rate": 0.03},
@@ -40,9 +41,13 @@ def main(argv=None) -> int:
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--histories", default=str(ROOT / "histories" / "default.parquet"))
-    parser.add_argument("--learner", default="gbm")
+    parser.add_argument("--learner", default="", help="default: the shipped model's learner")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "evaluate_sensitivity.json"))
     args = parser.parse_args(argv)
+    if not args.learner:
+        from hpo_agent.agent.metamodel import MetaModel
+
+        args.learner = MetaModel.load().describe().get("learner", "gbm")
 
     frame = load_table(args.histories)
     settings, started = {}, time.perf_counter()

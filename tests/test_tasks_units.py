@@ -170,6 +170,18 @@ def test_diabetes_is_an_embedded_regression_with_seeded_60_20_20_splits():
     assert len(small.y["train"]) == 100 and len(small.y["test"]) == 89  # max_train leaves evaluation rows alone
 
 
+def test_friedman1_is_a_fixed_generated_table_whose_seed_only_shuffles_the_splits():
+    task, other = get_task("friedman1", seed=0), get_task("friedman1", seed=1)
+    desc = task.describe()
+    other.ensure_loaded()
+    assert (task.metric.name, desc.task_type, desc.modality, desc.input_size) == ("mse", "regression", "tabular", 10)
+    assert {s: len(task.y[s]) for s in ("train", "validation", "test")} == {"train": 600, "validation": 200, "test": 200}
+    ys = [np.sort(np.concatenate([t.y[s].numpy() for s in ("train", "validation", "test")])) for t in (task, other)]
+    assert np.array_equal(ys[0], ys[1])  # the same 1,000 generated rows ...
+    assert not np.array_equal(task.y["test"].numpy(), other.y["test"].numpy())  # ... split differently
+    assert abs(ys[0].mean()) < 1e-5 and abs(ys[0].std() - 1.0) < 1e-4
+
+
 def test_registry_errors_are_clear():
     with pytest.raises(ValueError, match="unknown task 'nope'.*known tasks: .*ag_news.*SCHEME:PATH"):
         get_task("nope")

@@ -47,7 +47,8 @@ class SuiteEntry:
 # benchmark (benchmarks/replay.py) needs every grid config's recorded result on a task, and the
 # digits CNN (~3-8 s a trial here) is the one whose grid costs enough, and spreads its scores
 # enough, to separate the methods; tabular classification grids tie at the best score. diabetes
-# (a regression: validation MSE) is the tabular grid whose scores do not tie. Text tasks need
+# and friedman1 (regressions: validation MSE) are tabular grids whose scores do not tie; with two,
+# a held-out regression still has another regression to learn from. Text tasks need
 # HPO_AGENT_DATA_DIR (or hub access); without data they are skipped with a message.
 DEFAULT_SUITE = (
     SuiteEntry("digits", None, 60),
@@ -62,6 +63,8 @@ DEFAULT_SUITE = (
     SuiteEntry("digits", 300, 729, "grid"),
     SuiteEntry("diabetes", None, 40),
     SuiteEntry("diabetes", None, 729, "grid"),
+    SuiteEntry("friedman1", None, 60),
+    SuiteEntry("friedman1", None, 729, "grid"),
     SuiteEntry("breast_cancer", 150, 60),
     SuiteEntry("wine", 60, 60),
     SuiteEntry("digits_x2", None, 60),

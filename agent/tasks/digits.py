@@ -118,21 +118,49 @@ class SklearnTableTask(TensorClassificationTask):
         return 4.0 * 3 * 64 * (int(config["num_layers"]) + 1)
 
 
-def diabetes_task(seed: int = 0, max_train: Optional[int] = None, data_dir: Optional[str] = None, **options: Any):
-    """scikit-learn's diabetes table (442 patients, 10 features → disease progression a year on) as
-    a regression with an MLP, optimising validation MSE. The target is standardised (mean 0, std 1
-    over the table) so that MSE reads the same across tasks; splits 60/20/20, shuffled by ``seed``."""
+def _regression_table(name: str, source: str, load_xy, seed: int, max_train: Optional[int], data_dir: Optional[str],
+                      options: Dict[str, Any]):
+    """A regression table with an MLP, optimising validation MSE. The target is standardised (mean 0,
+    std 1 over the table) so that MSE reads the same across tasks; splits 60/20/20, shuffled by ``seed``."""
     from .custom import TabularTask
 
     def arrays() -> Dict[str, Any]:  # read when the task loads: building a task reads no data
-        from sklearn.datasets import load_diabetes
-
-        data = load_diabetes()
-        x, y = data.data.astype(np.float32), data.target.astype(np.float32)
+        x, y = (np.asarray(a, dtype=np.float32) for a in load_xy())
         y = (y - y.mean()) / y.std()
         order = np.random.default_rng(seed).permutation(len(y))
         cuts = np.cumsum([int(round(f * len(y))) for f in SPLIT_FRACTIONS[:-1]])
         return {split: (x[idx], y[idx]) for split, idx in zip(("train", "validation", "test"), np.split(order, cuts))}
 
-    return TabularTask("sklearn:diabetes", seed=seed, max_train=max_train, data_dir=data_dir, task_type="regression",
-                       name="diabetes", arrays=arrays, **options)
+    return TabularTask(source, seed=seed, max_train=max_train, data_dir=data_dir, task_type="regression",
+                       name=name, arrays=arrays, **options)
+
+
+def diabetes_task(seed: int = 0, max_train: Optional[int] = None, data_dir: Optional[str] = None, **options: Any):
+    """scikit-learn's diabetes table (442 patients, 10 features → disease progression a year on) as
+    a regression with an MLP (see ``_regression_table``)."""
+
+    def load_xy():
+        from sklearn.datasets import load_diabetes
+
+        data = load_diabetes()
+        return data.data, data.target
+
+    return _regression_table("diabetes", "sklearn:diabetes", load_xy, seed, max_train, data_dir, options)
+
+
+FRIEDMAN1_ROWS = 1000
+FRIEDMAN1_NOISE = 1.0
+
+
+def friedman1_task(seed: int = 0, max_train: Optional[int] = None, data_dir: Optional[str] = None, **options: Any):
+    """Friedman's #1 regression problem, drawn by scikit-learn's ``make_friedman1``: 1,000 rows of 10
+    uniform features, of which 5 enter ``10 sin(π x0 x1) + 20 (x2 - 0.5)² + 10 x3 + 5 x4`` plus
+    Gaussian noise (σ = 1). The table itself is fixed (generator seed 0) whatever the task seed,
+    which only shuffles the splits, as for the other embedded tables; MLP, validation MSE."""
+
+    def load_xy():
+        from sklearn.datasets import make_friedman1
+
+        return make_friedman1(n_samples=FRIEDMAN1_ROWS, n_features=10, noise=FRIEDMAN1_NOISE, random_state=0)
+
+    return _regression_table("friedman1", "sklearn:make_friedman1", load_xy, seed, max_train, data_dir, options)

@@ -112,7 +112,7 @@ def _lazy(module: str, attr: str, **fixed: Any) -> TaskFactory:
 
 
 def _register_builtins() -> None:
-    from .digits import DigitsTask, SklearnTableTask, diabetes_task
+    from .digits import DigitsTask, SklearnTableTask, diabetes_task, friedman1_task
 
     register("digits", DigitsTask, "scikit-learn's 8×8 digits (1,797 images, 10 classes), small residual CNN [embedded]")
     register("digits_x2", lambda **kw: DigitsTask(scale=2, name="digits_x2", **kw),
@@ -123,6 +123,8 @@ def _register_builtins() -> None:
         register(table, lambda table=table, **kw: SklearnTableTask(table, **kw), f"scikit-learn table: {text}, MLP [embedded]")
     register("diabetes", diabetes_task,
              "scikit-learn table: 442 rows, 10 features, regression (MSE on a standardised target), MLP [embedded]")
+    register("friedman1", friedman1_task,
+             "scikit-learn's make_friedman1: 1,000 rows, 10 features (5 informative), regression (MSE), MLP [embedded]")
 
     # Hub datasets (or their local mirror: --data-dir / $HPO_AGENT_DATA_DIR). Text models default
     # to a small BERT built from config; model=minilm (or a path) fine-tunes a pretrained one.
