@@ -120,7 +120,8 @@ def build_report(state) -> Dict[str, Any]:
         "options": {"n_candidates": opts.n_candidates, "eta": opts.eta, "brackets": opts.brackets,
                     "brackets_auto": state.brackets_auto, "min_budget_s": opts.min_budget_s,
                     "seed": opts.seed, "memory_limit_bytes": opts.memory_limit_bytes,
-                    "device_profile": opts.device_profile, "trials_in_child_process": state.isolated},
+                    "device_profile": opts.device_profile, "trials_in_child_process": state.isolated,
+                    "report_reserve_s": None if state.report_reserve_s is None else round(state.report_reserve_s, 3)},
         "host": {"python": platform.python_version(), "platform": platform.platform()},
     }
 

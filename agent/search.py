@@ -16,6 +16,7 @@ import numpy as np
 
 from .brackets import auto_brackets, best_winner, bracket_plan, next_candidates
 from .candidates import Candidate
+from .deadline import DEFAULT_OVERHEAD_S, TrainClock, planned_reserve
 from .errors import BudgetError
 from .journal import Journal
 from .probe import probe_spec, select_with_probes
@@ -26,12 +27,13 @@ if TYPE_CHECKING:  # the state is tune's; only its fields are used here
     from .tune import TuneState
 
 Progress = Callable[..., None]
-DEFAULT_OVERHEAD_S = 0.5  # a trial's wall time outside training steps, until one is measured
+__all__ = ["DEFAULT_OVERHEAD_S", "choose_brackets", "predict_cost", "report_reserve", "run_search"]
 
 
 def report_reserve(opts) -> float:
-    """Seconds kept back from the search for the test evaluation and the report."""
-    return opts.report_reserve_s if opts.report_reserve_s is not None else 4.0 + 0.02 * opts.budget_s
+    """Seconds kept back from the search for the test evaluation and the report, before any trial
+    is measured (:mod:`.deadline` shrinks it once trials are)."""
+    return planned_reserve(opts.budget_s, opts.report_reserve_s)
 
 
 def choose_brackets(state: TuneState) -> int:
@@ -54,13 +56,16 @@ def predict_cost(state: TuneState, candidates: List[Candidate]) -> None:
 def run_search(state: TuneState, task, journal: Journal, runner, device: str, deadline: float,
                progress: Progress) -> None:
     """Run the journal's brackets until they finish or ``deadline`` minus the report reserve; sets
-    ``state.brackets``, ``state.results``, ``state.best_trial`` and ``state.finished_search``."""
+    ``state.brackets``, ``state.results``, ``state.best_trial``, ``state.finished_search`` and
+    ``state.report_reserve_s`` (the reserve as measured trials left it, :class:`.deadline.TrainClock`)."""
     opts = state.options
     head = journal.header
     eta = int(head.get("eta", opts.eta))
     n_brackets = int(head.get("brackets", 1))
     opts.eta, opts.brackets = eta, n_brackets  # a resumed run keeps its own; the report shows these
-    train_deadline = deadline - report_reserve(opts)
+    # A reserve the caller fixed stays fixed; the planned one shrinks to what measured trials need.
+    clock = TrainClock(deadline, report_reserve(opts), adaptive=opts.report_reserve_s is None,
+                       cold_test=state.isolated)
     t_search = time.monotonic()
     ckpt_dir = state.run_dir / "checkpoints"
     ckpt_dir.mkdir(parents=True, exist_ok=True)
@@ -79,17 +84,18 @@ def run_search(state: TuneState, task, journal: Journal, runner, device: str, de
             state.brackets.append(ids)
             now = time.monotonic()
             # Each bracket is planned on its share of what is left; any time it saves goes to the next.
-            plan_deadline = now + (train_deadline - now) / (n_brackets - b)
+            plan_deadline = now + (clock.train_deadline - now) / (n_brackets - b)
             scheduler = SuccessiveHalving(ids, eta=eta, mode=task.metric.direction)
-            _loop(state, task, journal, scheduler, runner, device, len(ids), eta, plan_deadline, train_deadline,
+            _loop(state, task, journal, scheduler, runner, device, len(ids), eta, plan_deadline, clock,
                   ckpt_dir, progress)
             finished.append(scheduler.finished)
             if scheduler.best() is not None:
                 winners.append(scheduler.best())
-            if time.monotonic() >= train_deadline:
+            if time.monotonic() >= clock.train_deadline:
                 break
     finally:
         runner.close()
+        state.report_reserve_s = clock.reserve
     state.phases["search"] = time.monotonic() - t_search
     state.finished_search = len(finished) == n_brackets and all(finished)
     state.best_trial = best_winner(state.results, winners, task.metric.direction, bracket_offsets(state))
@@ -152,17 +158,17 @@ def open_bracket(state: TuneState, journal: Journal, b: int, direction: str, run
     return list(range(start, start + len(chosen)))
 
 
-def _loop(state, task, journal, scheduler, runner, device, n, eta, plan_deadline, train_deadline, ckpt_dir,
+def _loop(state, task, journal, scheduler, runner, device, n, eta, plan_deadline, clock: TrainClock, ckpt_dir,
           progress) -> None:
-    """One bracket: rungs are planned to end by ``plan_deadline``; trials end by ``train_deadline``.
+    """One bracket: rungs are planned to end by ``plan_deadline``; trials end by the clock's
+    training deadline.
 
     A trial's training stops early enough for its validation and checkpoint to finish by then:
-    the trial is given ``train_deadline`` minus the median overhead (wall time outside training
+    the trial is given the training deadline minus the median overhead (wall time outside training
     steps) of the trials measured so far, and none starts that could not train at all.
     """
     opts = state.options
     done = journal.finished()
-    overheads: List[float] = []
     unit, unit_rung = None, -1
     while True:
         job = scheduler.suggest()
@@ -174,7 +180,7 @@ def _loop(state, task, journal, scheduler, runner, device, n, eta, plan_deadline
             scheduler.on_trial_result(job.trial_id, result.score)
             continue
         now = time.monotonic()
-        overhead = float(np.median(overheads)) if overheads else DEFAULT_OVERHEAD_S
+        overhead, train_deadline = clock.overhead, clock.train_deadline
         if job.rung != unit_rung:
             if opts.min_budget_s is not None:
                 unit = opts.min_budget_s
@@ -199,7 +205,7 @@ def _loop(state, task, journal, scheduler, runner, device, n, eta, plan_deadline
         # as on squad_v2, otherwise carried the last trial past it).
         result = _run_job(runner, job, cand, inc, train_deadline - overhead, ckpt_dir, opts.seed, device,
                           task.metric.name)
-        overheads.append(max(0.0, result.wall_seconds - (result.resources.get("train_increment_s") or 0.0)))
+        clock.record(result.wall_seconds - (result.resources.get("train_increment_s") or 0.0))
         journal.append(result)  # journaled before the next trial starts
         state.results.append(result)
         scheduler.on_trial_result(job.trial_id, result.score)

@@ -80,6 +80,7 @@ class TuneState:
     isolated: bool = False
     brackets: List[List[int]] = field(default_factory=list)  # trial ids of each bracket run
     brackets_auto: bool = False  # their number was chosen by --brackets auto
+    report_reserve_s: Optional[float] = None  # kept back for the test phase, as measured trials left it
     # for later brackets (not reported): every scored config, the memory estimator, the model
     ranked: List[Candidate] = field(default_factory=list, repr=False)
     estimate: Optional[Callable[[Dict[str, Any]], int]] = field(default=None, repr=False)

@@ -66,10 +66,18 @@ class InProcessRunner:
     def __init__(self, task):
         self.task = task
         self.pid = os.getpid()
+        self._frozen = False
 
     def run(self, spec: Dict[str, Any], timeout_s: Optional[float] = None) -> Dict[str, Any]:
         import gc
 
+        if not self._frozen:
+            # What is alive before the first trial (torch, the task's data, the meta-model) lives as
+            # long as the run. Frozen, it drops out of the collection after each trial, which then
+            # scans only what trials made: a full collection cost 0.2-0.5 s a trial in a tune process.
+            gc.collect()
+            gc.freeze()
+            self._frozen = True
         try:
             return dict(execute_job(self.task, spec), outcome=Outcome.COMPLETE.value)
         except Exception as exc:  # one bad config must not end the search
@@ -82,7 +90,11 @@ class InProcessRunner:
                 torch.cuda.empty_cache()
 
     def close(self) -> None:
-        pass
+        if self._frozen:  # hand the run's long-lived objects back to the collector
+            import gc
+
+            gc.unfreeze()
+            self._frozen = False
 
 
 def _warm_up() -> None:

@@ -116,10 +116,8 @@ print(json.dumps({"test": test.get(metric), "validation": best[0][1] if best els
 
 def _loto_model(task: str, histories: Path, out: Path, learner: str) -> None:
     from hpo_agent.export import export_onnx
-    from hpo_agent.trainer.fit import fit_metamodel
+    from hpo_agent.trainer.fit import fit_metamodel, task_group
     from hpo_agent.trainer.history import load_table
-
-    from hpo_agent.trainer.fit import task_group
 
     frame = load_table(histories)
     fitted = fit_metamodel(frame[frame["task"].map(task_group) != task_group(task)], learner=learner,

@@ -78,6 +78,9 @@ def default_model_block() -> str:
                           f"{nb['regret@5']['min']:.3f}–{nb['regret@5']['max']:.3f} (median {nb['regret@5']['median']:.3f}; "
                           f"shipped {shipped['regret@5']:.3f}). A mean over {len(sens['tasks'])} tasks moves by "
                           f"{1 / len(sens['tasks']):.2f} when one task's top pick fails or diverges."]
+        ab = _load(ROOT / "benchmarks" / "results" / "ablation_friedman1.json")
+        if ab:
+            lines += ["", _ablation_line(ab)]
         rs = _load(ROOT / "benchmarks" / "results" / "repeat_seeds_cifar10.json")
         if rs:
             top = max(rs["configs"], key=lambda c: c["recorded"] * (1 if rs["direction"] == "max" else -1))
@@ -114,6 +117,29 @@ def default_model_block() -> str:
                       f"{metric.replace('_', ' ')}; `hpo-agent --help` answered in {job['help_wall_s_median']:.2f} s "
                       "(median of 5)."]
     return "\n".join(lines)
+
+
+def _ablation_line(ab: dict) -> str:
+    """What adding one task's histories did to the other tasks' leave-one-task-out figures."""
+    task, n = ab["task"], len(ab["common_tasks"])
+    before, after = ab["without"], ab["with"]
+
+    def figures(side: dict) -> str:
+        m = side["mean_over_common_tasks"][side["shipped_learner"]]
+        return f"`{side['shipped_learner']}`, regret@1 {m['regret@1']:.3f}, regret@5 {m['regret@5']:.3f}"
+
+    def r1(side: dict, t: str) -> float:
+        return side["per_task"][t][side["shipped_learner"]]["regret@1"]
+
+    moved = sorted(ab["common_tasks"], key=lambda t: r1(after, t) - r1(before, t))
+    worse = [f"`{t}` {r1(before, t):.3f} → {r1(after, t):.3f}" for t in moved[::-1] if r1(after, t) - r1(before, t) > 0.02]
+    better = [f"`{t}` {r1(before, t):.3f} → {r1(after, t):.3f}" for t in moved if r1(before, t) - r1(after, t) > 0.02]
+    own = after["per_task"][task][after["shipped_learner"]]
+    return (f"What the `{task}` histories changed (`{ab['command']}`, {ab['date']}): over the {n} other held-out "
+            f"tasks, the learner `fit` ships went from {figures(before)} without them to {figures(after)} with "
+            f"them (means over those {n} tasks). regret@1 of the shipped learner rose by more than 0.02 on "
+            f"{', '.join(worse) or 'no task'}, and fell by more than 0.02 on {', '.join(better) or 'no task'}. "
+            f"`{task}` itself, held out: regret@1 {own['regret@1']:.3f}, regret@5 {own['regret@5']:.3f}.")
 
 
 def _memory_model_line(meta) -> str:
@@ -181,7 +207,33 @@ def _live_block(lv, title: str) -> list:
         counts = ", ".join(f"{n} {word}{'' if n == 1 else plural}" for n, word, plural in
                            ((w, "win", "s"), (t, "tie", "s"), (l, "loss", "es")))
         lines.append(f"`{a}` vs `{b}`, per task × seed: **{counts}**.  ")
+        lines += _live_pair_detail(lv["rows"], a, b)
     return lines
+
+
+def _live_pair_detail(rows: list, a: str, b: str) -> list:
+    """The same pair on validation (what each search optimised), per task × seed, and per task on
+    the mean test metric over seeds."""
+    def better(x: float, y: float, direction: str) -> int:
+        return 0 if abs(x - y) < 1e-9 else (1 if (x > y) == (direction == "max") else -1)
+
+    runs = {(r["task"], r["seed"], r["method"]): r for r in rows}
+    val, tasks = [0, 0, 0], {}
+    for (task, seed, method), r in runs.items():
+        other = runs.get((task, seed, b))
+        if method != a or other is None:
+            continue
+        if r.get("validation") is not None and other.get("validation") is not None:
+            val[1 - better(r["validation"], other["validation"], r.get("direction", "max"))] += 1
+        tasks.setdefault(task, ([], [], r.get("direction", "max")))
+        tasks[task][0].append(r["test"])
+        tasks[task][1].append(other["test"])
+    if not tasks:
+        return []
+    means = [better(sum(x) / len(x), sum(y) / len(y), d) for x, y, d in tasks.values()]
+    return [f"On validation: {val[0]} win{'s' * (val[0] != 1)}, {val[1]} tie{'s' * (val[1] != 1)}, "
+            f"{val[2]} loss{'es' * (val[2] != 1)}. By each task's mean test metric, `{a}` is at least as good "
+            f"on {sum(m >= 0 for m in means)} of {len(means)} tasks.  "]
 
 
 def benchmarks_block() -> str:

@@ -6,6 +6,7 @@ from types import SimpleNamespace
 
 from hpo_agent.agent import search
 from hpo_agent.agent.candidates import Candidate
+from hpo_agent.agent.deadline import TrainClock
 from hpo_agent.agent.journal import Journal
 from hpo_agent.agent.scheduler import SuccessiveHalving
 from hpo_agent.agent.tune import TuneOptions, TuneState
@@ -36,7 +37,7 @@ def _run(tmp_path, train_deadline, n=3):
     task = SimpleNamespace(metric=SimpleNamespace(name="accuracy", direction="max"))
     runner = SlowEvalRunner()
     search._loop(state, task, journal, SuccessiveHalving(list(range(n)), eta=3), runner, "cpu", n, 3,
-                 train_deadline, train_deadline, tmp_path, lambda *a, **k: None)
+                 train_deadline, TrainClock(train_deadline, 0.0, adaptive=False), tmp_path, lambda *a, **k: None)
     return state, runner
 
 

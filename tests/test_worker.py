@@ -61,3 +61,31 @@ def test_in_process_failure_is_recorded_not_raised(tmp_path):
     runner = InProcessRunner(get_task("iris"))
     out = runner.run(spec(tmp_path, dict(SMALL, optimizer="adagrad"), 0))
     assert out["outcome"] == "failed" and "adagrad" in out["error"]
+
+
+def test_in_process_runner_freezes_what_precedes_the_first_trial_and_still_collects_trial_garbage(tmp_path):
+    import gc
+    import weakref
+
+    from hpo_agent.agent.tasks import get_task
+
+    class Node:
+        pass
+
+    runner = InProcessRunner(get_task("iris"))
+    try:
+        assert runner.run(spec(tmp_path, SMALL, 0, seconds=0.05))["outcome"] == "complete"
+        assert gc.get_freeze_count() > 0  # the long-lived objects no longer rescanned after each trial
+        cycle = Node()
+        cycle.self = cycle  # garbage only a collection frees, made after the freeze, as a trial's would be
+        ref = weakref.ref(cycle)
+        del cycle
+        gc.disable()  # no automatic collection: only the runner's may free it
+        try:
+            assert runner.run(spec(tmp_path, SMALL, 1, seconds=0.05))["outcome"] == "complete"
+            assert ref() is None
+        finally:
+            gc.enable()
+    finally:
+        runner.close()
+    assert gc.get_freeze_count() == 0  # closed: the run's objects are the collector's again
