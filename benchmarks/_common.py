@@ -11,3 +11,29 @@ from pathlib import Path
 def hpo_agent_exe() -> str:
     """The ``hpo-agent`` console script of this environment (next to its Python when not on PATH)."""
     return shutil.which("hpo-agent") or str(Path(sys.executable).with_name("hpo-agent"))
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def rel_path(path: str) -> str:
+    """``path`` relative to the repository when it lies inside it (what result files record)."""
+    p = Path(path).resolve()
+    return p.relative_to(ROOT).as_posix() if p.is_relative_to(ROOT) else str(path)
+
+
+def wins_ties_losses(rows, a: str, b: str, key: str = "test") -> list:
+    """``[wins, ties, losses]`` of method ``a`` against ``b`` on ``key`` per task × seed, in each
+    row's metric direction (rows of older files carry none: accuracy, maximised); a difference
+    within 1e-9 is a tie, and pairs missing either value are skipped."""
+    runs = {(r["task"], r["seed"], r["method"]): r for r in rows}
+    counts = [0, 0, 0]
+    for (task, seed, method), r in runs.items():
+        other = runs.get((task, seed, b))
+        if method != a or other is None or r.get(key) is None or other.get(key) is None:
+            continue
+        diff = r[key] - other[key]
+        if r.get("direction", "max") == "min":
+            diff = -diff
+        counts[0 if diff > 1e-9 else (1 if diff >= -1e-9 else 2)] += 1
+    return counts

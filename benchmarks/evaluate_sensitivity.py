@@ -20,6 +20,8 @@ import time
 from datetime import date
 from pathlib import Path
 
+from _common import rel_path
+
 ROOT = Path(__file__).resolve().parents[1]
 
 # Each entry overrides the shipped settings of trainer/fit.py::make_learner('gbm') (also the
@@ -61,7 +63,7 @@ def main(argv=None) -> int:
               f"spread@5 {summary['spread@5']:.4f}  spearman {summary['spearman']:.3f}", flush=True)
     others = [s["summary"] for n, s in settings.items() if n != "shipped"]
     keys = ("regret@1", "regret@5", "spread@5", "spearman")
-    out = {"benchmark": "evaluate_sensitivity", "learner": args.learner, "histories": _rel(args.histories),
+    out = {"benchmark": "evaluate_sensitivity", "learner": args.learner, "histories": rel_path(args.histories),
            "date": date.today().isoformat(), "machine": f"{platform.machine()} {platform.system()}",
            "tasks": result["tasks"], "settings": settings,
            "neighbours": {k: {"median": statistics.median(s[k] for s in others),
@@ -70,11 +72,6 @@ def main(argv=None) -> int:
     Path(args.out).write_text(json.dumps(out, indent=1) + "\n")
     print(json.dumps(out["neighbours"], indent=1))
     return 0
-
-
-def _rel(path: str) -> str:
-    p = Path(path).resolve()
-    return str(p.relative_to(ROOT)) if p.is_relative_to(ROOT) else path
 
 
 if __name__ == "__main__":

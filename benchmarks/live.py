@@ -29,12 +29,13 @@ import argparse
 import json
 import os
 import platform
-import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from _common import hpo_agent_exe, wins_ties_losses
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
@@ -135,7 +136,7 @@ def split_task(spec: str):
 
 def _hpo_agent(name: str, max_train, budget_s: float, seed: int, model: Path, env, options: dict,
                brackets=1) -> dict:
-    exe = shutil.which("hpo-agent") or str(Path(sys.executable).with_name("hpo-agent"))
+    exe = hpo_agent_exe()
     extra = ["--max-train", str(max_train)] if max_train else []
     extra += ["--brackets", str(brackets)]  # explicit: `hpo_agent` means one bracket whatever tune's default
     for key, value in options.items():
@@ -225,19 +226,16 @@ def main(argv=None) -> int:
 
 def _write(out: Path, rows, args) -> dict:
     summary = {"wins_ties_losses": {}, "per_task": {}}
-    keyed = {(r["task"], r["method"], r["seed"]): r for r in rows if r.get("test") is not None}
     methods = args.method_list
-    for (task, method, seed), r in keyed.items():
-        summary["per_task"].setdefault(task, {}).setdefault(method, []).append(r["test"])
-        # every hpo-agent variant against every method listed after it, per task × seed
-        for other in (methods[methods.index(method) + 1:] if method in methods and brackets_of(method) else []):
-            if (task, other, seed) not in keyed:
-                continue
-            diff = r["test"] - keyed[(task, other, seed)]["test"]
-            if r.get("direction", "max") == "min":  # e.g. MSE (rows of older files: accuracy, maximised)
-                diff = -diff
-            idx = 0 if diff > 1e-9 else (1 if diff >= -1e-9 else 2)
-            summary["wins_ties_losses"].setdefault(f"{method} vs {other}", [0, 0, 0])[idx] += 1
+    for r in rows:
+        if r.get("test") is not None:
+            summary["per_task"].setdefault(r["task"], {}).setdefault(r["method"], []).append(r["test"])
+    # every hpo-agent variant against every method listed after it, per task × seed
+    for i, method in enumerate(methods):
+        for other in (methods[i + 1:] if brackets_of(method) else []):
+            counts = wins_ties_losses(rows, method, other)
+            if sum(counts):
+                summary["wins_ties_losses"][f"{method} vs {other}"] = counts
     # the key the README and older result files know
     summary["wins_ties_losses_vs_optuna_tpe_sha"] = summary["wins_ties_losses"].get(
         "hpo_agent vs optuna_tpe_sha", [0, 0, 0])

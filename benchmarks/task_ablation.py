@@ -20,6 +20,7 @@ from datetime import date
 from pathlib import Path
 
 import numpy as np
+from _common import rel_path
 
 ROOT = Path(__file__).resolve().parents[1]
 KEYS = ("regret@1", "regret@5", "spread@5")
@@ -58,8 +59,7 @@ def main(argv=None) -> int:
                          f"known: {', '.join(sorted(set(frame['task'])))}")
     started = time.perf_counter()
     out = {"benchmark": "task_ablation", "command": "python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
-           "histories": Path(args.histories).resolve().relative_to(ROOT).as_posix()
-           if Path(args.histories).resolve().is_relative_to(ROOT) else args.histories,
+           "histories": rel_path(args.histories),
            "date": date.today().isoformat(), "machine": f"{platform.machine()} {platform.system()}",
            **compare(frame, args.task)}
     out["wall_s"] = time.perf_counter() - started

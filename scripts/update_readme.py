@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "benchmarks"))  # the benchmarks' shared helpers
+from _common import wins_ties_losses  # noqa: E402
 
 
 def _load(path: Path):
@@ -214,26 +217,20 @@ def _live_block(lv, title: str) -> list:
 def _live_pair_detail(rows: list, a: str, b: str) -> list:
     """The same pair on validation (what each search optimised), per task × seed, and per task on
     the mean test metric over seeds."""
-    def better(x: float, y: float, direction: str) -> int:
-        return 0 if abs(x - y) < 1e-9 else (1 if (x > y) == (direction == "max") else -1)
-
-    runs = {(r["task"], r["seed"], r["method"]): r for r in rows}
-    val, tasks = [0, 0, 0], {}
-    for (task, seed, method), r in runs.items():
-        other = runs.get((task, seed, b))
-        if method != a or other is None:
-            continue
-        if r.get("validation") is not None and other.get("validation") is not None:
-            val[1 - better(r["validation"], other["validation"], r.get("direction", "max"))] += 1
-        tasks.setdefault(task, ([], [], r.get("direction", "max")))
-        tasks[task][0].append(r["test"])
-        tasks[task][1].append(other["test"])
-    if not tasks:
+    w, t, l = wins_ties_losses(rows, a, b, key="validation")
+    mean_rows = []  # one row per task and method: the mean test metric over its seeds
+    for task in dict.fromkeys(r["task"] for r in rows):
+        per = {m: [r for r in rows if r["task"] == task and r["method"] == m and r.get("test") is not None]
+               for m in (a, b)}
+        if per[a] and per[b]:
+            mean_rows += [{"task": task, "seed": 0, "method": m, "direction": runs[0].get("direction", "max"),
+                           "test": sum(r["test"] for r in runs) / len(runs)} for m, runs in per.items()]
+    if not mean_rows:
         return []
-    means = [better(sum(x) / len(x), sum(y) / len(y), d) for x, y, d in tasks.values()]
-    return [f"On validation: {val[0]} win{'s' * (val[0] != 1)}, {val[1]} tie{'s' * (val[1] != 1)}, "
-            f"{val[2]} loss{'es' * (val[2] != 1)}. By each task's mean test metric, `{a}` is at least as good "
-            f"on {sum(m >= 0 for m in means)} of {len(means)} tasks.  "]
+    better, same, worse = wins_ties_losses(mean_rows, a, b)
+    return [f"On validation: {w} win{'s' * (w != 1)}, {t} tie{'s' * (t != 1)}, {l} loss{'es' * (l != 1)}. "
+            f"By each task's mean test metric, `{a}` is at least as good on {better + same} of "
+            f"{better + same + worse} tasks.  "]
 
 
 def benchmarks_block() -> str:
