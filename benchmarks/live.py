@@ -117,7 +117,8 @@ print(json.dumps({"test": test.get(metric), "validation": best[0][1] if best els
 
 def _loto_model(task: str, histories: Path, out: Path, learner: str) -> None:
     from hpo_agent.export import export_onnx
-    from hpo_agent.trainer.fit import fit_metamodel, task_group
+    from hpo_agent.trainer.fit import fit_metamodel
+    from hpo_agent.trainer.learners import task_group
     from hpo_agent.trainer.history import load_table
 
     frame = load_table(histories)
@@ -213,8 +214,10 @@ def main(argv=None) -> int:
                                               capture_output=True, text=True, env=env)
                         got = (json.loads(proc.stdout.strip().splitlines()[-1]) if proc.returncode == 0
                                else {"error": proc.stderr.strip()[-300:]})
+                    # each row's own date: a resumed file can hold rows of several days (and code versions)
                     row = {"task": task, "method": method, "seed": seed, "budget_s": args.budget,
-                           "metric": metric.name, "direction": metric.direction, **got}
+                           "metric": metric.name, "direction": metric.direction,
+                           "date": time.strftime("%Y-%m-%d"), **got}
                     if "wall_s" in got:
                         row["overhead_s"] = got["wall_s"] - got["train_s"]
                     print(json.dumps({k: v for k, v in row.items() if k != "config"}), flush=True)
@@ -222,6 +225,14 @@ def main(argv=None) -> int:
                     _write(out, rows, args)
     print(json.dumps(_write(out, rows, args), indent=1))
     return 0
+
+
+def _from_root(path: str) -> str:
+    """``path`` relative to the repository root (``../shared/data``), else as given."""
+    try:
+        return Path(os.path.relpath(Path(path).resolve(), ROOT)).as_posix()
+    except ValueError:  # another drive
+        return path
 
 
 def _write(out: Path, rows, args) -> dict:
@@ -241,14 +252,14 @@ def _write(out: Path, rows, args) -> dict:
         "hpo_agent vs optuna_tpe_sha", [0, 0, 0])
     out.parent.mkdir(parents=True, exist_ok=True)
     command = "python benchmarks/live.py " + " ".join(args.argv)
-    if os.environ.get("HPO_AGENT_DATA_DIR"):
-        command = f"HPO_AGENT_DATA_DIR={os.environ['HPO_AGENT_DATA_DIR']} " + command
+    if os.environ.get("HPO_AGENT_DATA_DIR"):  # as a path from the repository, not this machine's
+        command = f"HPO_AGENT_DATA_DIR={_from_root(os.environ['HPO_AGENT_DATA_DIR'])} " + command
     out.write_text(json.dumps({"benchmark": "live", "command": command.strip(),
                                "budget_s": args.budget, "threads": args.threads, "methods": methods,
                                # tune --brackets K cycles bracket sizes as Hyperband does (since 2026-11-29)
                                "bracket_sizes": "hyperband cycle (agent/brackets.py::bracket_plan)",
                                "task_options": args.options,
-                               "learner": args.learner, "date": time.strftime("%Y-%m-%d"),
+                               "learner": args.learner, "date": time.strftime("%Y-%m-%d"),  # of the last write
                                "machine": f"{platform.machine()} {platform.system()}, {os.cpu_count()} CPUs, "
                                           f"python {platform.python_version()}",
                                "summary": summary, "rows": rows}, indent=1) + "\n")

@@ -35,7 +35,8 @@ def choose(histories: str, task: str, top: int, k: int):
 
     from hpo_agent.agent.candidates import spread_picks
     from hpo_agent.trainer.evaluate import _config_x
-    from hpo_agent.trainer.fit import build_dataset, fit_learner, one_thread, task_group
+    from hpo_agent.trainer.fit import build_dataset
+    from hpo_agent.trainer.learners import fit_learner, one_thread, task_group
 
     frame = pd.read_parquet(histories)
     data = build_dataset(frame)

@@ -4,7 +4,7 @@
 
 Runs the leave-one-task-out evaluation of ``hpo-agent evaluate`` for every learner twice on the
 committed histories: with all of them, and without ``--task``'s rows. Each side also names the
-learner that ``fit`` would ship (the lowest mean regret@1, as ``trainer/fit.py`` chooses). Means
+learner that ``fit`` would ship (``trainer/loto.py::choose_learner``). Means
 are over the tasks both sides hold out, so the added task's own figures do not enter the
 comparison; they are reported beside it. Writes ``benchmarks/results/ablation_<task>.json``.
 """
@@ -29,7 +29,8 @@ KEYS = ("regret@1", "regret@5", "spread@5")
 def compare(frame, task: str) -> dict:
     """Leave-one-task-out per learner with and without ``task``'s rows (pure but for the fits)."""
     from hpo_agent.trainer.evaluate import evaluate_loto
-    from hpo_agent.trainer.fit import LEARNERS
+    from hpo_agent.trainer.learners import LEARNERS
+    from hpo_agent.trainer.loto import choose_learner
 
     with_task = evaluate_loto(frame, methods=LEARNERS)
     without = evaluate_loto(frame[frame["task"] != task], methods=LEARNERS)
@@ -38,7 +39,8 @@ def compare(frame, task: str) -> dict:
     for name, result in (("with", with_task), ("without", without)):
         means = {m: {k: float(np.mean([result["per_task"][t][m][k] for t in common])) for k in KEYS}
                  for m in LEARNERS}
-        shipped = min(LEARNERS, key=lambda m: (result["summary"][m]["regret@1"], -result["summary"][m]["spearman"]))
+        shipped = choose_learner({m: (result["summary"][m]["regret@1"], result["summary"][m]["spearman"])
+                                  for m in LEARNERS})
         sides[name] = {"shipped_learner": shipped, "mean_over_common_tasks": means,
                        "per_task": {t: {m: {k: result["per_task"][t][m][k] for k in KEYS} for m in LEARNERS}
                                     for t in result["tasks"]}}

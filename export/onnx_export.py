@@ -17,7 +17,8 @@ import numpy as np
 
 from ..agent import metafeatures
 from ..agent.metamodel import METADATA_KEY, METAMODEL_SCHEMA_VERSION
-from ..trainer.fit import FittedMetaModel, one_thread
+from ..trainer.fit import FittedMetaModel
+from ..trainer.learners import one_thread
 
 TARGET_OPSET = {"": 15, "ai.onnx.ml": 3}
 DEFAULT_TOLERANCE = 1e-4

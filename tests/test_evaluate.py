@@ -69,7 +69,7 @@ def test_cost_capped_regret_runs_the_ranking_until_the_cap():
 
 
 def test_learner_params_override_the_shipped_settings():
-    from hpo_agent.trainer.fit import make_learner
+    from hpo_agent.trainer.learners import make_learner
 
     assert make_learner("gbm", 0, {"max_iter": 7}).max_iter == 7
     assert make_learner("gbm", 0).max_iter == 100

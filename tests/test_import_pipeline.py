@@ -113,12 +113,13 @@ def test_import_fit_export_evaluate_with_own_space_and_meta_features(workdir):
     top = np.argsort(-scores)[:10]
     assert truth[top].mean() > np.quantile(truth, 0.8), (truth[top].mean(), np.quantile(truth, 0.8))
 
-    out = invoke("evaluate", "--storage", db, "--out", d / "eval.json")
+    out = invoke("evaluate", "--storage", db, "--nested", "--out", d / "eval.json")
     result = json.loads((d / "eval.json").read_text())
     assert result["tasks"] == [f"t{i}" for i in range(6)]
     summary = result["summary"]
     assert summary["gbm"]["regret@1"] < summary["random"]["regret@1"], out
     assert summary["gbm"]["spearman"] > 0.5, out
+    assert set(result["nested"]["choices"]) == set(result["tasks"]) and "fit_auto" in out
 
 
 def test_histories_export_round_trip_needs_no_options(workdir, tmp_path):

@@ -14,8 +14,8 @@ pd = pytest.importorskip("pandas")
 pytest.importorskip("skl2onnx")
 
 from hpo_agent.export import ParityError, export_onnx, metadata  # noqa: E402
-from hpo_agent.trainer.fit import (build_dataset, fit_metamodel, regret_at_top1,  # noqa: E402
-                                   task_percentile_rank)
+from hpo_agent.trainer.fit import build_dataset, fit_metamodel, task_percentile_rank  # noqa: E402
+from hpo_agent.trainer.loto import regret_at_top1  # noqa: E402
 
 
 def synthetic_histories(n_tasks=3, n_configs=40, seed=0):
@@ -109,7 +109,7 @@ def test_fit_on_empty_histories_says_what_to_do():
 
 
 def test_task_balanced_weights_give_every_task_the_same_total():
-    from hpo_agent.trainer.fit import fit_learner, task_balanced_weights
+    from hpo_agent.trainer.learners import fit_learner, task_balanced_weights
 
     tasks = np.array(["a"] * 6 + ["b"] * 2)
     w = task_balanced_weights(tasks)

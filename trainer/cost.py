@@ -96,7 +96,7 @@ def validate_cost(x: np.ndarray, y: np.ndarray, tasks: np.ndarray, groups: np.nd
     """Leave-one-task-group-out: median |log10 error|, the same after one per-task offset, Spearman."""
     from scipy.stats import spearmanr
 
-    from .fit import one_thread
+    from .learners import one_thread
 
     per_task: Dict[str, Dict[str, float]] = {}
     with one_thread():
@@ -119,7 +119,7 @@ def validate_cost(x: np.ndarray, y: np.ndarray, tasks: np.ndarray, groups: np.nd
 def fit_cost_model(data, seed: int = 0, validate: bool = True) -> Optional[AuxModel]:
     """The cost model on a :class:`.fit.Dataset`'s rows with a recorded cost, or None with fewer
     than :data:`MIN_ROWS` of them."""
-    from .fit import one_thread, task_group
+    from .learners import one_thread, task_group
 
     y = data.log_cost
     ok = np.isfinite(y) if y is not None else np.zeros(len(data.x), dtype=bool)

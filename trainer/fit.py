@@ -19,7 +19,8 @@ import numpy as np
 from ..agent import metafeatures
 from ..agent.space import SearchSpace, default_space
 from .cost import AuxModel, cost_targets, fit_cost_model
-from .regret import normalised_regrets
+from .learners import LEARNERS, fit_learner, one_thread
+from .loto import RULE, choose_learner, leave_one_task_out
 
 TARGET = {"name": "task_percentile_rank", "range": [0.0, 1.0], "higher_is_better": True,
           "definition": "percentile rank of the validation metric at the last fidelity among the task's trials; "
@@ -160,104 +161,6 @@ def _to_float(column) -> np.ndarray:
     return pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64)
 
 
-# ``_balanced``: every task weighs the same in the fit (rows weighted 1 / the task's row count),
-# so three tabular tasks with full grids (769 rows each) do not drown 60-row text tasks.
-LEARNERS = ("gbm", "gbm_balanced", "forest")
-
-
-# Built-in tasks made from another task's data (``digits_x2`` is digits upscaled to 16×16).
-DERIVED_TASKS = {"digits_x2": "digits"}
-
-
-def task_group(task: str) -> str:
-    """The data set a task variant belongs to: ``digits@n300`` and ``digits_x2`` → ``digits``.
-    Leave-one-task-out holds out a whole group, so a variant never validates a model trained on
-    its sibling."""
-    base = str(task).split("@")[0]
-    return DERIVED_TASKS.get(base, base)
-
-
-def one_thread():
-    """Run scikit-learn's OpenMP code on one thread. Meta-learning tables are small, and
-    HistGradientBoosting's OpenMP workers spin-wait: beside a training job on a 2-core box one
-    fit took 59 s with threads and 0.9 s without."""
-    from threadpoolctl import threadpool_limits
-
-    return threadpool_limits(limits=1, user_api="openmp")
-
-
-def task_balanced_weights(tasks: np.ndarray) -> np.ndarray:
-    """Row weights 1 / (rows of the row's task), scaled to mean 1."""
-    _, inverse, counts = np.unique(np.asarray(tasks, dtype=str), return_inverse=True, return_counts=True)
-    w = 1.0 / counts[inverse]
-    return w * (len(w) / w.sum())
-
-
-def fit_learner(name: str, x: np.ndarray, y: np.ndarray, tasks: np.ndarray, seed: int = 0,
-                params: Optional[Dict[str, Any]] = None):
-    """Fit the learner ``name`` (one of :data:`LEARNERS`) on rows of ``tasks``; ``params`` override
-    its settings (:func:`make_learner`)."""
-    base, balanced = (name[:-len("_balanced")], True) if name.endswith("_balanced") else (name, False)
-    weights = task_balanced_weights(tasks) if balanced else None
-    return make_learner(base, seed, params).fit(x, y, sample_weight=weights)
-
-
-def make_learner(name: str = "gbm", seed: int = 0, params: Optional[Dict[str, Any]] = None):
-    """A fresh scikit-learn regressor: ``gbm`` (histogram gradient boosting) or ``forest``, with the
-    shipped settings updated by ``params`` (``benchmarks/evaluate_sensitivity.py`` varies them)."""
-    if name == "gbm":
-        from sklearn.ensemble import HistGradientBoostingRegressor
-
-        # Sizes keep the exported model small and fast on the device: 10,000 candidates score in
-        # well under 50 ms (benchmarks/results/overhead.json).
-        settings = dict(max_iter=100, learning_rate=0.1, max_leaf_nodes=15, min_samples_leaf=5, l2_regularization=1.0)
-        return HistGradientBoostingRegressor(**{**settings, **(params or {})}, random_state=seed)
-    if name == "forest":
-        from sklearn.ensemble import RandomForestRegressor
-
-        settings = dict(n_estimators=64, max_depth=12, min_samples_leaf=5, n_jobs=1)
-        return RandomForestRegressor(**{**settings, **(params or {})}, random_state=seed)
-    raise ValueError(f"learner '{name}' is not known; use one of {', '.join(LEARNERS)}")
-
-
-def regret_at_top1(values: np.ndarray, scores: np.ndarray, direction: str) -> float:
-    """Normalised regret (:func:`.regret.normalised_regrets`) of the top-scored config; a failed
-    or diverged pick costs the full range."""
-    regrets = normalised_regrets(values, direction)
-    if isinstance(regrets, float):
-        return regrets
-    return float(regrets[int(np.argmax(scores))])
-
-
-def leave_one_task_out(data: Dataset, learner: str = "gbm", seed: int = 0) -> Dict[str, Any]:
-    """Top-1 normalised regret and Spearman correlation per held-out task."""
-    with one_thread():
-        per_task = _loto(data, learner, seed)
-    regrets = [v["regret_top1"] for v in per_task.values() if np.isfinite(v["regret_top1"])]
-    rhos = [v["spearman"] for v in per_task.values() if np.isfinite(v["spearman"])]
-    return {"method": "leave-one-task-out", "learner": learner, "per_task": per_task,
-            "mean_regret_top1": float(np.mean(regrets)) if regrets else None,
-            "mean_spearman": float(np.mean(rhos)) if rhos else None}
-
-
-def _loto(data: Dataset, learner: str, seed: int) -> Dict[str, Any]:
-    from scipy.stats import spearmanr
-
-    per_task = {}
-    for task in sorted(set(data.tasks)):
-        test = data.tasks == task
-        train = np.array([task_group(t) != task_group(task) for t in data.tasks])
-        if not train.any():
-            continue
-        model = fit_learner(learner, data.x[train], data.y[train], data.tasks[train], seed)
-        scores = model.predict(data.x[test])
-        varies = np.ptp(data.y[test]) > 0 and np.ptp(scores) > 0
-        rho = spearmanr(scores, data.y[test]).statistic if varies else float("nan")
-        per_task[task] = {"regret_top1": regret_at_top1(data.values[test], scores, data.directions[task]),
-                          "spearman": float(rho), "n": int(test.sum())}
-    return per_task
-
-
 @dataclass
 class FittedMetaModel:
     """A fitted regressor plus everything export needs to make a self-describing file."""
@@ -295,10 +198,9 @@ def fit_metamodel(frame, space: Optional[SearchSpace] = None, learner: str = "gb
         if len(tasks) < 2:
             raise ValueError("learner 'auto' chooses by leave-one-task-out and needs at least 2 tasks")
         scores = {name: leave_one_task_out(data, name, seed) for name in LEARNERS}
-        # lowest mean top-1 regret wins; Spearman breaks ties
-        learner = min(scores, key=lambda n: (scores[n]["mean_regret_top1"], -(scores[n]["mean_spearman"] or 0)))
-        validation = dict(scores[learner], compared={n: {k: v for k, v in s.items() if k != "per_task"}
-                                                     for n, s in scores.items()})
+        learner = choose_learner({n: (s["mean_regret_top1"], s["mean_spearman"]) for n, s in scores.items()})
+        validation = dict(scores[learner], rule=RULE,
+                          compared={n: {k: v for k, v in s.items() if k != "per_task"} for n, s in scores.items()})
     else:
         validation = leave_one_task_out(data, learner, seed) if validate and len(tasks) >= 2 else {}
     with one_thread():

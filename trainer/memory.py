@@ -150,7 +150,7 @@ def validate_memory(x: np.ndarray, y: np.ndarray, tasks: np.ndarray, groups: np.
     """Leave-one-task-group-out, for the corrected and for the analytic estimate: the median
     |log10 error| of the working set, and the median relative error of the *total* (runtime
     overhead + working set), the figure ``tune`` drops configs by."""
-    from .fit import one_thread
+    from .learners import one_thread
 
     measured = analytic * np.power(10.0, y)
     per_task: Dict[str, Dict[str, float]] = {}
@@ -190,7 +190,7 @@ def fit_memory_model(table, space, meta_feature_names: Sequence[str], seed: int 
     with fewer than :data:`MIN_ROWS` of them; see :func:`beats_analytic` before shipping it."""
     import pandas as pd
 
-    from .fit import one_thread, task_group
+    from .learners import one_thread, task_group
 
     y = memory_targets(table)
     ok = np.isfinite(y)

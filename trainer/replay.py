@@ -285,7 +285,8 @@ FRACTIONS = (0.01, 0.05, 0.10, 0.25)
 
 def loto_scores(frame, table: GridTable, learner: str = "forest", seed: int = 0) -> np.ndarray:
     """The meta-model's scores for ``table``'s grid, fitted on every *other* task of ``frame``."""
-    from .fit import fit_metamodel, one_thread, task_group
+    from .fit import fit_metamodel
+    from .learners import one_thread, task_group
 
     others = frame[frame["task"].map(task_group) != task_group(table.task)]
     fitted = fit_metamodel(others, space=table.space, learner=learner, seed=seed, validate=False)

@@ -1,0 +1,110 @@
+"""Leave-one-task-out: the one loop that fits a learner on the other data sets and scores a held-out
+task, the rule that picks the shipped learner from those scores, and a nested check of that rule.
+
+Variants of one data set (``digits``, ``digits@n300``, ``digits_x2``: one :func:`.learners.task_group`)
+leave together, so a sibling never tells the model the answer. Tasks of one group share their
+training rows, so each learner is fitted once per group and predicts every task of it.
+
+The rule (:func:`choose_learner`) is scored on the same held-out tasks that it chose by, so the
+chosen learner's own figures flatter it. :func:`nested_choices` answers how well the *rule* does on
+a task it never saw: for each group, the learner chosen by leave-one-task-out over the other
+groups alone, whose predictions for the held-out group are then the ones already computed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Sequence, Tuple
+
+import numpy as np
+
+from .learners import fit_learner, one_thread, task_group
+from .regret import normalised_regrets
+
+if TYPE_CHECKING:
+    from .fit import Dataset
+
+RULE = "lowest mean top-1 regret over held-out tasks; higher mean Spearman breaks ties"
+
+
+def regret_at_top1(values: np.ndarray, scores: np.ndarray, direction: str) -> float:
+    """Normalised regret (:func:`.regret.normalised_regrets`) of the top-scored config; a failed
+    or diverged pick costs the full range."""
+    regrets = normalised_regrets(values, direction)
+    if isinstance(regrets, float):
+        return regrets
+    return float(regrets[int(np.argmax(scores))])
+
+
+def spearman(a: np.ndarray, b: np.ndarray) -> float:
+    """Spearman correlation, NaN when either side is constant."""
+    from scipy.stats import spearmanr
+
+    if np.ptp(a) == 0 or np.ptp(b) == 0:
+        return float("nan")
+    return float(spearmanr(a, b).statistic)
+
+
+def held_out_scores(data: "Dataset", learner: str, seed: int = 0,
+                    params: Optional[Dict[str, Any]] = None) -> Dict[str, np.ndarray]:
+    """``{task: scores of its rows}``, each from ``learner`` fitted on the other groups' rows."""
+    groups = np.array([task_group(t) for t in data.tasks])
+    out: Dict[str, np.ndarray] = {}
+    with one_thread():
+        for group in sorted(set(groups)):
+            train = groups != group
+            if not train.any():
+                continue
+            model = fit_learner(learner, data.x[train], data.y[train], data.tasks[train], seed, params)
+            for task in sorted(set(data.tasks[groups == group])):
+                out[task] = model.predict(data.x[data.tasks == task])
+    return out
+
+
+def leave_one_task_out(data: "Dataset", learner: str = "gbm", seed: int = 0,
+                       params: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+    """Top-1 normalised regret and Spearman correlation per held-out task, and their means."""
+    per_task = {}
+    for task, scores in held_out_scores(data, learner, seed, params).items():
+        test = data.tasks == task
+        per_task[task] = {"regret_top1": regret_at_top1(data.values[test], scores, data.directions[task]),
+                          "spearman": spearman(scores, data.y[test]), "n": int(test.sum())}
+    regrets = [v["regret_top1"] for v in per_task.values() if np.isfinite(v["regret_top1"])]
+    rhos = [v["spearman"] for v in per_task.values() if np.isfinite(v["spearman"])]
+    return {"method": "leave-one-task-out", "learner": learner, "per_task": per_task,
+            "mean_regret_top1": float(np.mean(regrets)) if regrets else None,
+            "mean_spearman": float(np.mean(rhos)) if rhos else None}
+
+
+def choose_learner(scores: Mapping[str, Tuple[Optional[float], Optional[float]]]) -> str:
+    """The learner to ship from ``{name: (mean top-1 regret, mean Spearman)}``: :data:`RULE`."""
+    def key(name: str) -> tuple:
+        regret, rho = scores[name]
+        return (np.inf if regret is None else regret, -(rho or 0.0))
+
+    return min(scores, key=key)
+
+
+def subset(data: "Dataset", rows: np.ndarray) -> "Dataset":
+    """The dataset restricted to the boolean mask ``rows``."""
+    kept = set(data.tasks[rows])
+    return replace(data, x=data.x[rows], y=data.y[rows], tasks=data.tasks[rows], values=data.values[rows],
+                   directions={t: d for t, d in data.directions.items() if t in kept},
+                   costs=None if data.costs is None else data.costs[rows],
+                   log_cost=None if data.log_cost is None else data.log_cost[rows])
+
+
+def nested_choices(data: "Dataset", learners: Sequence[str], seed: int = 0,
+                   params: Optional[Dict[str, Any]] = None) -> Dict[str, str]:
+    """``{task: learner}``: what :func:`choose_learner` picks for each held-out group from
+    leave-one-task-out over the *other* groups only (fewer than two other groups: no entry)."""
+    groups = np.array([task_group(t) for t in data.tasks])
+    out: Dict[str, str] = {}
+    for group in sorted(set(groups)):
+        inner = subset(data, groups != group)
+        if len({task_group(t) for t in inner.tasks}) < 2:
+            continue
+        runs = {m: leave_one_task_out(inner, m, seed, params) for m in learners}
+        chosen = choose_learner({m: (r["mean_regret_top1"], r["mean_spearman"]) for m, r in runs.items()})
+        out.update({task: chosen for task in set(data.tasks[groups == group])})
+    return out
