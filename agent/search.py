@@ -16,7 +16,7 @@ import numpy as np
 
 from .brackets import auto_brackets, best_winner, bracket_plan, next_candidates
 from .candidates import Candidate
-from .deadline import DEFAULT_OVERHEAD_S, TrainClock, planned_reserve
+from .deadline import DEFAULT_OVERHEAD_S, TrainClock, planned_reserve, test_eval_factor
 from .errors import BudgetError
 from .journal import Journal
 from .probe import probe_spec, select_with_probes
@@ -65,7 +65,7 @@ def run_search(state: TuneState, task, journal: Journal, runner, device: str, de
     opts.eta, opts.brackets = eta, n_brackets  # a resumed run keeps its own; the report shows these
     # A reserve the caller fixed stays fixed; the planned one shrinks to what measured trials need.
     clock = TrainClock(deadline, report_reserve(opts), adaptive=opts.report_reserve_s is None,
-                       cold_test=state.isolated)
+                       cold_test=state.isolated, test_factor=test_eval_factor(state.task_description))
     t_search = time.monotonic()
     ckpt_dir = state.run_dir / "checkpoints"
     ckpt_dir.mkdir(parents=True, exist_ok=True)

@@ -218,6 +218,8 @@ def main(argv=None) -> int:
                     row = {"task": task, "method": method, "seed": seed, "budget_s": args.budget,
                            "metric": metric.name, "direction": metric.direction,
                            "date": time.strftime("%Y-%m-%d"), **got}
+                    if brackets_of(method):
+                        row["learner"] = args.learner
                     if "wall_s" in got:
                         row["overhead_s"] = got["wall_s"] - got["train_s"]
                     print(json.dumps({k: v for k, v in row.items() if k != "config"}), flush=True)

@@ -1,12 +1,12 @@
 """Signal or noise? Retrain a held-out task's best recorded configs and the meta-model's picks
 with other training seeds.
 
-    python benchmarks/repeat_seeds.py [--task cifar10] [--seeds 1,2] [--top 6] [--k 5] [--jobs 2]
+    python benchmarks/repeat_seeds.py [--task cifar10] [--seeds 1,2] [--top 6] [--k 5] [--learner L] [--jobs 2]
 
 The histories record each config once, with training seed 0. Where ``hpo-agent evaluate``
 reports a large regret on a task, this asks whether the recorded best is robustly best or a lucky
 draw: it takes the task's ``--top`` configs by recorded value and the ``--k`` configs that the
-``gbm`` learner, fitted without the task's group, would have ``tune`` verify
+``--learner`` (default: the shipped model's), fitted without the task's group, would have ``tune`` verify
 (``candidates.spread_picks``), retrains each with every seed in ``--seeds`` at the recorded
 fidelities (the same data split, one torch thread, as ``collect`` does), and reports each
 config's values and the normalised regret of the best pick with and without the repeats.
@@ -29,8 +29,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def choose(histories: str, task: str, top: int, k: int):
-    """The task's rows, the indices of its ``top`` recorded configs and of gbm's ``k`` spread picks."""
+def choose(histories: str, task: str, top: int, k: int, learner: str):
+    """The task's rows, the indices of its ``top`` recorded configs and of ``learner``'s ``k`` spread picks."""
     import pandas as pd
 
     from hpo_agent.agent.candidates import spread_picks
@@ -43,7 +43,7 @@ def choose(histories: str, task: str, top: int, k: int):
     test = data.tasks == task
     train = np.array([task_group(t) != task_group(task) for t in data.tasks])
     with one_thread():
-        scores = fit_learner("gbm", data.x[train], data.y[train], data.tasks[train], 0).predict(data.x[test])
+        scores = fit_learner(learner, data.x[train], data.y[train], data.tasks[train], 0).predict(data.x[test])
     rows = frame[frame["task"] == task].reset_index(drop=True)
     if not np.allclose(rows["value"].to_numpy(dtype=float), data.values[test]):
         raise SystemExit(f"{task}: the history rows and the fitted dataset disagree (failed trials?)")
@@ -79,13 +79,18 @@ def main(argv=None) -> int:
     parser.add_argument("--seeds", default="1,2")
     parser.add_argument("--top", type=int, default=6)
     parser.add_argument("--k", type=int, default=5)
+    parser.add_argument("--learner", default="", help="meta-model learner; default: the shipped model's")
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
     t0 = time.monotonic()
-    rows, best, picks, direction = choose(args.histories, args.task, args.top, args.k)
+    if not args.learner:
+        from hpo_agent.agent.metamodel import MetaModel
+
+        args.learner = MetaModel.load().describe()["learner"]
+    rows, best, picks, direction = choose(args.histories, args.task, args.top, args.k, args.learner)
     params = [c for c in rows.columns if c.startswith("param.")]
     chosen = sorted(set(best) | set(picks))
     configs = [(i, {p[len("param."):]: _plain(rows.loc[i, p]) for p in params}) for i in chosen]
@@ -108,10 +113,10 @@ def main(argv=None) -> int:
     result = {
         "benchmark": "repeat_seeds", "command": " ".join(["python benchmarks/repeat_seeds.py", *(sys.argv[1:] if argv is None else argv)]),
         "task": args.task, "direction": direction, "fidelity_steps": fidelities, "seeds_recorded": [0],
-        "seeds_repeated": seeds, "grid_best_rows": best, "gbm_spread_picks": picks,
+        "seeds_repeated": seeds, "grid_best_rows": best, "learner": args.learner, "spread_picks": picks,
         "configs": [{"row": i, "config": dict(c), "recorded": float(recorded[i]),
                      "repeats": [r["values"][-1] if r["values"] else None for r in runs if r["row"] == i],
-                     "mean": mean[i], "grid_best": i in best, "gbm_pick": i in picks} for i, c in configs],
+                     "mean": mean[i], "grid_best": i in best, "pick": i in picks} for i, c in configs],
         # the reran configs' values replaced by their means over seeds; the others stay as recorded
         "regret_recorded": regret(recorded),
         "regret_mean_over_seeds": regret(with_means),
@@ -123,7 +128,7 @@ def main(argv=None) -> int:
     print(json.dumps({k: v for k, v in result.items() if k != "configs"}, indent=1))
     for c in result["configs"]:
         print(c["row"], f"recorded {c['recorded']:.3f}", "repeats", c["repeats"], f"mean {c['mean']:.3f}",
-              "grid-best" if c["grid_best"] else "", "pick" if c["gbm_pick"] else "")
+              "grid-best" if c["grid_best"] else "", "pick" if c["pick"] else "")
     return 0
 
 

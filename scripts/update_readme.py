@@ -90,11 +90,11 @@ def default_model_block() -> str:
         rs = _load(ROOT / "benchmarks" / "results" / "repeat_seeds_cifar10.json")
         if rs:
             top = max(rs["configs"], key=lambda c: c["recorded"] * (1 if rs["direction"] == "max" else -1))
-            picks = [c for c in rs["configs"] if c["gbm_pick"]]
+            picks = [c for c in rs["configs"] if c["pick"]]
             lines += ["", f"Signal or noise on `{rs['task']}`, the task that dominates regret@5 "
                           f"(`python benchmarks/repeat_seeds.py`, {rs['date']}): its "
                           f"{len(rs['grid_best_rows'])} best recorded configs and "
-                          f"`gbm`'s {len(picks)} spread picks retrained with seeds "
+                          f"`{rs['learner']}`'s {len(picks)} spread picks retrained with seeds "
                           f"{', '.join(str(s) for s in rs['seeds_repeated'])} besides the recorded seed 0. The best "
                           f"config scored {top['recorded']:.3f} recorded and "
                           f"{', '.join(f'{v:.3f}' for v in top['repeats'])} again (mean {top['mean']:.3f}); the "
@@ -190,8 +190,7 @@ def _live_block(lv, title: str) -> list:
         title += " — measured before bracket sizes cycled (every bracket the same size), so not of today's `--brackets`"
     n_seeds = len({r["seed"] for r in lv["rows"]})
     command = lv.get("command") or f"python benchmarks/live.py --seeds {n_seeds}"
-    model = (f"a `{lv['learner']}` meta-model fitted without the task on the histories of {lv['date']}"
-             if lv.get("learner") and lv.get("date") else "a meta-model fitted without the task")
+    model = _live_model(lv)
     options = lv.get("task_options") or {}
     options = f" (task options {', '.join(f'{k}={v}' for k, v in options.items())})" if options else ""
     metrics = sorted({(r.get("metric", "accuracy"), r.get("direction", "max")) for r in lv["rows"]})
@@ -225,9 +224,31 @@ def _live_block(lv, title: str) -> list:
         a, b = pair.split(" vs ")
         counts = ", ".join(f"{n} {word}{'' if n == 1 else plural}" for n, word, plural in
                            ((w, "win", "s"), (t, "tie", "s"), (l, "loss", "es")))
-        lines.append(f"`{a}` vs `{b}`, per task × seed: **{counts}**.  ")
+        learners = {m: sorted({r.get("learner") or lv.get("learner") or "?" for r in lv["rows"] if r["method"] == m})
+                    for m in (a, b) if m.startswith("hpo_agent")}
+        mixed = (f" (not like for like: `{a}`'s rows used {', '.join(f'`{x}`' for x in learners[a])}, `{b}`'s "
+                 f"{', '.join(f'`{x}`' for x in learners[b])})"
+                 if len(learners) == 2 and learners[a] != learners[b] else "")
+        lines.append(f"`{a}` vs `{b}`, per task × seed: **{counts}**{mixed}.  ")
         lines += _live_pair_detail(lv["rows"], a, b)
     return lines
+
+
+def _live_model(lv: dict) -> str:
+    """Which meta-model the file's hpo-agent rows used; rows resumed on another day may differ
+    (each row records its date, and its learner where the file's ``learner`` no longer says it)."""
+    runs = {}
+    for r in lv["rows"]:
+        if r["method"].startswith("hpo_agent"):
+            runs.setdefault((r.get("learner") or lv.get("learner"), r.get("date") or lv.get("date")), None)
+    if not runs or any(learner is None or day is None for learner, day in runs):
+        return "a meta-model fitted without the task"
+    if len({learner for learner, _ in runs}) == 1:
+        days = sorted({day for _, day in runs})
+        return (f"a `{next(iter(runs))[0]}` meta-model fitted without the task on the histories of "
+                + " and ".join(days))
+    return "a meta-model fitted without the task: " + "; ".join(
+        f"`{learner}` for the rows of {day}" for learner, day in sorted(runs, key=lambda k: k[1]))
 
 
 def _live_pair_detail(rows: list, a: str, b: str) -> list:
@@ -287,7 +308,10 @@ def benchmarks_block() -> str:
                          "Live, today's default (`--brackets auto`) against Optuna TPE")
     one = " (`hpo_agent` = one bracket, the default before `--brackets auto`)"
     lines += _live_block(_load(ROOT / "benchmarks" / "results" / "live.json"), "Live" + one)
-    lines += _live_block(_load(ROOT / "benchmarks" / "results" / "live_text.json"), "Live, text tasks" + one)
+    text = _load(ROOT / "benchmarks" / "results" / "live_text.json")
+    lines += _live_block(text, "Live, text tasks" + (" (`hpo_agent` = one bracket, the default before `--brackets auto`; "
+                                                     "`hpo_agent_auto` = today's default)"
+                                                     if text and "hpo_agent_auto" in (text.get("methods") or []) else one))
     lines += _live_block(_load(ROOT / "benchmarks" / "results" / "live_regression.json"),
                          "Live, regression task (diabetes: its test split has 89 rows, so one seed's test MSE is noisy)" + one)
     lines += _live_block(_load(ROOT / "benchmarks" / "results" / "live_brackets.json"),

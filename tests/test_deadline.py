@@ -1,9 +1,9 @@
-"""The report reserve shrinks to what measured trials need, never above the plan (agent/deadline.py)."""
+"""The report reserve becomes what measured trials say the test phase needs (agent/deadline.py)."""
 
 import pytest
 
 from hpo_agent.agent.deadline import (COLD_TEST_S, DEFAULT_OVERHEAD_S, REPORT_FLOOR_S, TEST_EVAL_FACTOR, TrainClock,
-                                      measured_reserve, planned_reserve)
+                                      measured_reserve, planned_reserve, test_eval_factor)
 
 
 def test_planned_reserve_is_4s_plus_2_percent_unless_fixed():
@@ -12,11 +12,13 @@ def test_planned_reserve_is_4s_plus_2_percent_unless_fixed():
     assert planned_reserve(1800.0, fixed_s=0.0) == 0.0
 
 
-def test_measured_reserve_is_the_floor_plus_twice_the_largest_overhead_capped_at_the_plan():
+def test_measured_reserve_is_the_floor_plus_twice_the_largest_overhead():
     assert measured_reserve(5.8, []) == 5.8  # nothing measured: the plan
     assert measured_reserve(5.8, [0.2]) == 5.8  # only the first trial, which pays the warm-ups
     assert measured_reserve(5.8, [1.2, 0.2, 0.4, 0.3]) == pytest.approx(REPORT_FLOOR_S + TEST_EVAL_FACTOR * 0.4)
-    assert measured_reserve(5.8, [0.2, 9.0]) == 5.8  # a slow evaluation never takes more than planned
+    # a slow evaluation takes more than planned: the run must still end within its budget
+    assert measured_reserve(5.8, [0.2, 4.5]) == pytest.approx(REPORT_FLOOR_S + TEST_EVAL_FACTOR * 4.5)
+    assert measured_reserve(10.0, [1.0, 4.5], test_factor=1000 / 300) == pytest.approx(REPORT_FLOOR_S + 15.0)
     # trials in a child process: the test phase here pays its own warm-ups
     assert measured_reserve(9.0, [1.2, 0.2, 0.4], cold_test=True) == pytest.approx(
         REPORT_FLOOR_S + TEST_EVAL_FACTOR * 0.4 + COLD_TEST_S)
@@ -36,3 +38,11 @@ def test_a_fixed_reserve_stays_fixed():
     clock = TrainClock(deadline=100.0, reserve_s=5.8, adaptive=False)
     clock.record(0.1)
     assert clock.reserve == 5.8 and clock.train_deadline == pytest.approx(94.2)
+
+
+def test_test_eval_factor_follows_the_described_split_sizes():
+    assert test_eval_factor(None) == TEST_EVAL_FACTOR
+    assert test_eval_factor({"extra": {}}) == TEST_EVAL_FACTOR  # tabular tasks describe no split sizes
+    assert test_eval_factor({"extra": {"n_test": 1000.0, "n_validation": 300.0}}) == pytest.approx(1000 / 300)
+    assert test_eval_factor({"extra": {"n_test": 500.0, "n_validation": 500.0}}) == TEST_EVAL_FACTOR  # never below
+    assert test_eval_factor({"extra": {"n_test": 100.0, "n_validation": 0.0}}) == TEST_EVAL_FACTOR

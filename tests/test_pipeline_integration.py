@@ -81,8 +81,9 @@ def test_tune_reports_best_config_journals_every_trial_and_imports_back(tiny_mod
     assert len(speed["candidates"]) == 3 and speed["speed_vs_histories"] > 0
     assert "cost model: this device trains" in result.output
     assert report["elapsed_s"] <= 25 + 5
-    # the test phase's reserve, measured on the trials, never exceeds the planned 4 s + 2 %
-    assert 0.0 < report["options"]["report_reserve_s"] <= 4.0 + 0.02 * 25
+    # the test phase's reserve, measured on the trials: on iris (~0.1 s per trial outside training)
+    # below the planned 4 s + 2 %, and never below the report's own floor
+    assert 2.0 <= report["options"]["report_reserve_s"] <= 4.0 + 0.02 * 25
     for trial in report["trials"]:
         assert trial["predicted"] is not None and trial["outcome"] in ("complete", "pruned", "failed", "oom")
     lines = (tmp_path / "iris" / "journal.jsonl").read_text().splitlines()
