@@ -32,7 +32,7 @@ __all__ = ["DEFAULT_OVERHEAD_S", "choose_brackets", "predict_cost", "report_rese
 
 def report_reserve(opts) -> float:
     """Seconds kept back from the search for the test evaluation and the report, before any trial
-    is measured (:mod:`.deadline` shrinks it once trials are)."""
+    is measured (:mod:`.deadline` replaces it with what measured trials need)."""
     return planned_reserve(opts.budget_s, opts.report_reserve_s)
 
 
@@ -63,7 +63,7 @@ def run_search(state: TuneState, task, journal: Journal, runner, device: str, de
     eta = int(head.get("eta", opts.eta))
     n_brackets = int(head.get("brackets", 1))
     opts.eta, opts.brackets = eta, n_brackets  # a resumed run keeps its own; the report shows these
-    # A reserve the caller fixed stays fixed; the planned one shrinks to what measured trials need.
+    # A reserve the caller fixed stays fixed; the planned one becomes what measured trials need.
     clock = TrainClock(deadline, report_reserve(opts), adaptive=opts.report_reserve_s is None,
                        cold_test=state.isolated, test_factor=test_eval_factor(state.task_description))
     t_search = time.monotonic()

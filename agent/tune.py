@@ -50,7 +50,7 @@ class TuneOptions:
     isolate: Optional[bool] = None            # trials in a child process; None → auto (Jetson, memory caps)
     task_options: Dict[str, Any] = field(default_factory=dict)  # max_train, data_dir, ... for the task
     started_at: float = field(default_factory=time.monotonic)   # when the command started (budget origin)
-    report_reserve_s: Optional[float] = None  # fixed test/report reserve; None → deadline.py's (4 s + 2 %, shrunk)
+    report_reserve_s: Optional[float] = None  # fixed test/report reserve; None → deadline.py's (4 s + 2 %, then measured)
     min_distance: float = MIN_DISTANCE        # candidates closer than this (unit-scaled) count as duplicates
     brackets: Optional[int] = None            # successive-halving brackets sharing the budget; None → auto
 

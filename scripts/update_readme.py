@@ -224,7 +224,7 @@ def _live_block(lv, title: str) -> list:
         a, b = pair.split(" vs ")
         counts = ", ".join(f"{n} {word}{'' if n == 1 else plural}" for n, word, plural in
                            ((w, "win", "s"), (t, "tie", "s"), (l, "loss", "es")))
-        learners = {m: sorted({r.get("learner") or lv.get("learner") or "?" for r in lv["rows"] if r["method"] == m})
+        learners = {m: sorted({_row_learner(r, lv) or "?" for r in lv["rows"] if r["method"] == m})
                     for m in (a, b) if m.startswith("hpo_agent")}
         mixed = (f" (not like for like: `{a}`'s rows used {', '.join(f'`{x}`' for x in learners[a])}, `{b}`'s "
                  f"{', '.join(f'`{x}`' for x in learners[b])})"
@@ -234,13 +234,18 @@ def _live_block(lv, title: str) -> list:
     return lines
 
 
+def _row_learner(row: dict, lv: dict):
+    """The meta-model learner a live row used: its own record, else the file's (older files)."""
+    return row.get("learner") or lv.get("learner")
+
+
 def _live_model(lv: dict) -> str:
     """Which meta-model the file's hpo-agent rows used; rows resumed on another day may differ
     (each row records its date, and its learner where the file's ``learner`` no longer says it)."""
     runs = {}
     for r in lv["rows"]:
         if r["method"].startswith("hpo_agent"):
-            runs.setdefault((r.get("learner") or lv.get("learner"), r.get("date") or lv.get("date")), None)
+            runs.setdefault((_row_learner(r, lv), r.get("date") or lv.get("date")), None)
     if not runs or any(learner is None or day is None for learner, day in runs):
         return "a meta-model fitted without the task"
     if len({learner for learner, _ in runs}) == 1:
