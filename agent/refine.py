@@ -6,14 +6,19 @@ back in, the way transfer-learning Bayesian optimisation does (a Gaussian proces
 comes from earlier tasks): the meta-model's scores are mapped onto the observed metric by a
 least-squares line (slope clipped at 0, so a meta-model that this task contradicts is ignored
 rather than followed backwards), and a Gaussian process on the residuals, over unit-scaled
-configs, corrects that line near what was observed. Candidates are then ordered by an upper
-confidence bound, so the next bracket goes where the corrected prediction is good *or* unknown.
+configs *and* the fidelity each value was seen at, corrects that line near what was observed.
+The fidelity enters the kernel because a short run can misjudge a config (a small learning rate
+looks bad after 20 steps and is best after 180): its length-scale, like the others, is chosen by
+marginal likelihood, and an infinite one means every fidelity tells the same story. Candidates
+are then ordered by expected improvement at the deepest fidelity over the best value seen there,
+the acquisition Bayesian optimisation usually uses (Optuna's GP sampler among them).
 
 numpy only: this runs on the device beside onnxruntime.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Optional, Sequence, Tuple
 
@@ -23,6 +28,9 @@ MIN_OBSERVATIONS = 3                      # below this the line and the residual
 DIVERGED_IQR = 3.0                        # Tukey's "far out" fence (see :func:`diverged`)
 LENGTHSCALES = (0.15, 0.3, 0.6, 1.2)      # unit-scaled encoding; the one-hot of a category spans sqrt(2)
 NOISE_FRACTIONS = (0.01, 0.1, 0.5)        # observation noise as a fraction of the residual variance
+LEVEL_LENGTHSCALES = (np.inf, 2.0, 1.0)   # in fidelity indices; inf: every fidelity says the same
+ACQUISITIONS = ("ei", "ucb", "mean")      # expected improvement; mean + 1 std; the posterior mean alone
+ACQUISITION = "ei"                        # what refine_order uses (benchmarks/refine_ablation.py: the others)
 
 
 @dataclass
@@ -34,6 +42,7 @@ class Posterior:
     slope: float          # metric units per meta-model score unit (0: the prior was ignored)
     lengthscale: float
     noise_fraction: float
+    level_lengthscale: float = np.inf  # how far apart two fidelities' residuals still agree
 
 
 def diverged(values: np.ndarray) -> np.ndarray:
@@ -79,9 +88,15 @@ def _sq_dists(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.maximum(d, 0.0)
 
 
-def _log_marginal(d_obs: np.ndarray, r: np.ndarray, lengthscale: float, noise: float) -> float:
-    """Log marginal likelihood of unit-variance residuals ``r`` under an RBF kernel plus noise."""
-    k = np.exp(-0.5 * d_obs / lengthscale ** 2) + noise * np.eye(len(r))
+def _kernel(d: np.ndarray, d_level: np.ndarray, lengthscale: float, level_lengthscale: float) -> np.ndarray:
+    """RBF over the configs times RBF over the fidelity levels (1 everywhere at an infinite scale)."""
+    return np.exp(-0.5 * d / lengthscale ** 2 - 0.5 * d_level / level_lengthscale ** 2)
+
+
+def _log_marginal(d_obs: np.ndarray, d_level: np.ndarray, r: np.ndarray, lengthscale: float,
+                  level_lengthscale: float, noise: float) -> float:
+    """Log marginal likelihood of unit-variance residuals ``r`` under the kernel plus noise."""
+    k = _kernel(d_obs, d_level, lengthscale, level_lengthscale) + noise * np.eye(len(r))
     try:
         chol = np.linalg.cholesky(k)
     except np.linalg.LinAlgError:
@@ -106,31 +121,50 @@ def posterior(x_obs: np.ndarray, prior_obs: np.ndarray, y_obs: np.ndarray,
     scale = float(resid.std()) or max(1e-6, 1e-3 * float(np.abs(y_obs).mean()))
     r = resid / scale
     d_obs = _sq_dists(x_obs, x_obs)
-    best = max(((ls, nf) for ls in LENGTHSCALES for nf in NOISE_FRACTIONS),
-               key=lambda h: _log_marginal(d_obs, r, *h))
-    ls, nf = best
-    k = np.exp(-0.5 * d_obs / ls ** 2) + nf * np.eye(len(r))
-    chol = np.linalg.cholesky(k)
-    k_star = np.exp(-0.5 * _sq_dists(x_cand, x_obs) / ls ** 2)          # (n_cand, n_obs)
+    lv = level.astype(np.float64)
+    d_level = (lv[:, None] - lv[None, :]) ** 2
+    levels = LEVEL_LENGTHSCALES if len(np.unique(level)) > 1 else (np.inf,)
+    ls, lls, nf = max(((ls, lls, nf) for ls in LENGTHSCALES for lls in levels for nf in NOISE_FRACTIONS),
+                      key=lambda h: _log_marginal(d_obs, d_level, r, *h))
+    chol = np.linalg.cholesky(_kernel(d_obs, d_level, ls, lls) + nf * np.eye(len(r)))
+    k_star = _kernel(_sq_dists(x_cand, x_obs), ((lv.max() - lv) ** 2)[None, :], ls, lls)  # (n_cand, n_obs)
     alpha = np.linalg.solve(chol.T, np.linalg.solve(chol, r))
     v = np.linalg.solve(chol, k_star.T)                                   # (n_obs, n_cand)
     var = np.maximum(1.0 - (v * v).sum(0), 0.0)
     mean = a[level.max()] + b * np.asarray(prior_cand, dtype=np.float64) + scale * (k_star @ alpha)
-    return Posterior(mean, scale * np.sqrt(var), b, ls, nf)
+    return Posterior(mean, scale * np.sqrt(var), b, ls, nf, lls)
+
+
+_ERF = np.vectorize(math.erf, otypes=[np.float64])
+
+
+def expected_improvement(mean: np.ndarray, std: np.ndarray, best: float) -> np.ndarray:
+    """``E[max(0, f - best)]`` for ``f ~ N(mean, std²)`` (larger is better); ``mean - best``
+    clipped at 0 where ``std`` is 0."""
+    mean, std = np.asarray(mean, dtype=np.float64), np.asarray(std, dtype=np.float64)
+    gap = mean - best
+    safe = np.where(std > 0, std, 1.0)
+    z = gap / safe
+    ei = gap * 0.5 * (1.0 + _ERF(z / math.sqrt(2.0))) + safe * np.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi)
+    return np.where(std > 0, ei, np.maximum(gap, 0.0))
 
 
 def refine_scores(x_obs: np.ndarray, prior_obs: Sequence[float], y_obs: Sequence[float],
-                  x_cand: np.ndarray, prior_cand: Sequence[float], kappa: float = 1.0,
+                  x_cand: np.ndarray, prior_cand: Sequence[float], acquisition: str = "ei",
                   direction: str = "max", level: Optional[Sequence[int]] = None) -> Optional[np.ndarray]:
-    """Upper-confidence scores for the candidates (higher = try sooner), or None when fewer than
+    """Acquisition scores for the candidates (higher = try sooner), or None when fewer than
     :data:`MIN_OBSERVATIONS` finite observations exist or they all tie (keep the meta-model's
-    order then).
+    order then). ``acquisition`` (:data:`ACQUISITIONS`): ``"ei"``, the expected improvement at the
+    deepest observed fidelity over the best value seen there; ``"ucb"``, the posterior mean plus
+    one standard deviation; ``"mean"``, the posterior mean alone.
 
     ``x_*`` are unit-scaled encodings (:func:`hpo_agent.agent.candidates.unit_scaled`), ``prior_*``
     the meta-model's scores, ``y_obs`` the observed metric, ``level`` the fidelity index of each
     observation (None: one common fidelity). A failed trial (NaN) counts as the worst value
     observed, so its neighbourhood is avoided; so does a diverged one (:func:`diverged`).
     """
+    if acquisition not in ACQUISITIONS:
+        raise ValueError(f"acquisition is '{acquisition}'; known: {', '.join(ACQUISITIONS)}")
     y = np.asarray(y_obs, dtype=np.float64)
     if direction == "min":
         y = -y
@@ -140,14 +174,20 @@ def refine_scores(x_obs: np.ndarray, prior_obs: Sequence[float], y_obs: Sequence
     if np.ptp(y[ok]) == 0:  # every result tied (a task the configs all solve): nothing to correct
         return None
     y = np.where(ok, y, y[ok].min())
+    lv = np.zeros(len(y), dtype=int) if level is None else np.asarray(level, dtype=int)
     post = posterior(np.asarray(x_obs), np.asarray(prior_obs, dtype=np.float64), y,
-                     np.asarray(x_cand), np.asarray(prior_cand, dtype=np.float64), level)
-    return post.mean + kappa * post.std
+                     np.asarray(x_cand), np.asarray(prior_cand, dtype=np.float64), lv)
+    if acquisition == "mean":
+        return post.mean
+    if acquisition == "ucb":
+        return post.mean + post.std
+    deepest = lv == lv.max()  # where the posterior predicts; a failure there counts as the worst seen
+    return expected_improvement(post.mean, post.std, float(y[deepest].max()))
 
 
 def refine_order(x_obs: np.ndarray, prior_obs: Sequence[float], y_obs: Sequence[float],
                  x_pool: np.ndarray, prior_pool: Sequence[float], direction: str = "max",
-                 level: Optional[Sequence[int]] = None, kappa: float = 1.0) -> np.ndarray:
+                 level: Optional[Sequence[int]] = None) -> np.ndarray:
     """A new order for the untried pool: indices by descending :func:`refine_scores`, or the
     pool's own order (the identity) where refinement has nothing to go on.
 
@@ -156,6 +196,6 @@ def refine_order(x_obs: np.ndarray, prior_obs: Sequence[float], y_obs: Sequence[
     residual model that finds them.
     """
     n = len(prior_pool)
-    scores = refine_scores(x_obs, prior_obs, y_obs, x_pool, prior_pool, kappa=kappa, direction=direction,
-                           level=level) if n else None
+    scores = refine_scores(x_obs, prior_obs, y_obs, x_pool, prior_pool, acquisition=ACQUISITION,
+                           direction=direction, level=level) if n else None
     return np.arange(n) if scores is None else np.argsort(-scores, kind="stable")

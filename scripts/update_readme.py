@@ -275,6 +275,24 @@ def _live_pair_detail(rows: list, a: str, b: str) -> list:
             f"{better + same + worse} tasks.  "]
 
 
+def _refine_ablation_block(ab) -> list:
+    """The between-bracket re-ranking variants (benchmarks/refine_ablation.py), hpo-agent's figures only."""
+    if not ab:
+        return []
+    fracs = ("0.05", "0.1")
+    lines = ["", f"**Re-ranking variants** (`python benchmarks/refine_ablation.py`, {ab['date']}): hpo-agent's replay "
+                 "above under each way of re-ranking the grid between brackets, ranked against the same runs of the "
+                 "other methods (`ei+fidelity` is what `tune` uses; `no_refine` keeps the meta-model's order). "
+                 "The variants were compared on the same seven grids they are scored on:", "",
+             "| variant | regret @5 % | regret @10 % | rank @5 % | rank @10 % | best other rank @5 % | @10 % |",
+             "|---|---|---|---|---|---|---|"]
+    for name, row in ab["summary"].items():
+        lines.append(f"| {name} | " + " | ".join(f"{row['mean_regret'][f]:.4f}" for f in fracs) + " | "
+                     + " | ".join(f"{row['average_rank'][f]:.2f}" for f in fracs) + " | "
+                     + " | ".join(f"{row['best_other_rank'][f]:.2f}" for f in fracs) + " |")
+    return lines
+
+
 def benchmarks_block() -> str:
     lines = []
     rp = _load(ROOT / "benchmarks" / "results" / "replay.json")
@@ -309,6 +327,7 @@ def benchmarks_block() -> str:
                           f"(at {100 * rp['max_fraction']:g} % of the grid's cost), divided by hpo-agent's time to "
                           f"reach the same regret: median **{sp['median']:.1f}×** over task × seed."]
         lines += ["", "![replay](benchmarks/results/replay.png)"]
+        lines += _refine_ablation_block(_load(ROOT / "benchmarks" / "results" / "refine_ablation.json"))
     lines += _live_block(_load(ROOT / "benchmarks" / "results" / "live_auto.json"),
                          "Live, today's default (`--brackets auto`) against Optuna TPE")
     one = " (`hpo_agent` = one bracket, the default before `--brackets auto`)"

@@ -36,7 +36,7 @@ def test_residuals_move_the_ranking_towards_what_was_observed():
     prior_obs = x_obs[:, 0]
     y_obs = np.array([0.95, 0.93, 0.60, 0.61, 0.62])
     x_cand = np.array([[0.02], [0.9]])
-    scores = refine.refine_scores(x_obs, prior_obs, y_obs, x_cand, x_cand[:, 0], kappa=0.0)
+    scores = refine.refine_scores(x_obs, prior_obs, y_obs, x_cand, x_cand[:, 0], acquisition="mean")
     assert scores[0] > scores[1]
 
 
@@ -45,7 +45,7 @@ def test_minimised_metrics_and_failures():
     prior = np.zeros(4)
     loss = np.array([0.1, 0.5, 0.9, np.nan])  # low loss on the left; the right end diverged
     x_cand = np.array([[0.05], [0.95]])
-    scores = refine.refine_scores(x_obs, prior, loss, x_cand, np.zeros(2), kappa=0.0, direction="min")
+    scores = refine.refine_scores(x_obs, prior, loss, x_cand, np.zeros(2), acquisition="mean", direction="min")
     assert scores[0] > scores[1]
 
 
@@ -100,7 +100,7 @@ def test_a_diverged_observation_is_avoided_without_wrecking_the_fit():
     mse = np.array([1.0, 0.8, 0.6, 0.4, 0.2, 90.0])   # better towards x = 1, one run blew up at 0.9
     prior = np.zeros(len(mse))
     x_cand = np.array([[0.1], [0.95]])
-    scores = refine.refine_scores(x_obs, prior, mse, x_cand, np.zeros(2), kappa=0.0, direction="min")
+    scores = refine.refine_scores(x_obs, prior, mse, x_cand, np.zeros(2), acquisition="mean", direction="min")
     assert refine.diverged(-mse).tolist() == [False] * 5 + [True]
     assert np.all(np.abs(scores) < 5.0)  # in the sane runs' units (negated MSE), not swamped by 90
 
@@ -117,3 +117,29 @@ def test_bracket_sizes_cycle_as_hyperband_and_levels_compare_across_brackets():
     assert best_winner(results, [0, 13], "max") == 0  # without offsets rung 0 looks shallower
     assert best_winner(results, [0, 13], "max", offsets={13: 2}) == 13
     assert best_winner(results, [0, 13], "max", offsets={13: 1}) == 0  # cut short: level 1 < 2
+
+
+def test_expected_improvement_matches_the_closed_form():
+    ei = refine.expected_improvement(np.array([0.0, 1.0, -1.0, 0.5]), np.array([1.0, 1.0, 0.0, 0.0]), 0.0)
+    # at the incumbent with unit spread: the standard normal's pdf at 0; no spread: the gap if positive
+    assert ei.tolist() == pytest.approx([1.0 / np.sqrt(2 * np.pi), 1.0833154705876864, 0.0, 0.5])
+
+
+def test_a_fidelity_that_disagrees_gets_its_own_say():
+    """Short runs favour the right, full runs the left (a slow starter): the residual GP learns that
+    the two fidelities disagree and predicts the full-run value from the full runs."""
+    xs = np.linspace(0.0, 1.0, 6)
+    x_obs = np.concatenate([xs, xs])[:, None]
+    level = np.array([0] * 6 + [1] * 6)
+    y = np.where(level == 0, xs[np.arange(12) % 6], 1.0 - xs[np.arange(12) % 6])
+    post = refine.posterior(x_obs, np.zeros(12), y, np.array([[0.05], [0.95]]), np.zeros(2), level)
+    assert np.isfinite(post.level_lengthscale)
+    assert post.mean[0] > post.mean[1]
+    scores = refine.refine_scores(x_obs, np.zeros(12), y, np.array([[0.05], [0.95]]), np.zeros(2), level=level)
+    assert scores[0] > scores[1]
+
+
+def test_an_unknown_acquisition_is_named():
+    x = np.array([[0.0], [0.5], [1.0]])
+    with pytest.raises(ValueError, match="acquisition is 'pi'; known: ei, ucb, mean"):
+        refine.refine_scores(x, [0.1, 0.2, 0.3], [0.1, 0.5, 0.9], x, [0.1, 0.2, 0.3], acquisition="pi")

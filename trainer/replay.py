@@ -21,7 +21,8 @@ their sizes cycling as Hyperband's do (:func:`~hpo_agent.agent.brackets.bracket_
 next one up, ..., one config at full fidelity, again. The first bracket is the meta-model's top; before
 each later one, the untried configs are re-ranked by
 :func:`~hpo_agent.agent.refine.refine_order` (its scores calibrated to the values seen so far,
-each config at the deepest fidelity it reached, plus a Gaussian process on the residuals), as
+each config at the deepest fidelity it reached, plus a Gaussian process on the residuals over
+the configs and their fidelity, ordered by expected improvement), as
 ``hpo-agent tune --brackets`` does; ``refine=False`` keeps the meta-model's order throughout. Numeric params are given to the
 Optuna samplers as ordinal integer indices into their grid values (so TPE and the GP see order),
 categorical params as categories.
