@@ -71,6 +71,7 @@ def next_candidates(ranked: Sequence[Candidate], tried: Sequence[Candidate], res
                     estimate: Optional[Callable[[Config], int]] = None, budget_bytes: Optional[int] = None,
                     headroom: float = 0.15, min_distance: float = 0.0,
                     choose: Optional[Chooser] = None, offsets: Optional[Dict[int, int]] = None,
+                    refine_options: Optional[Dict[str, Any]] = None,
                     ) -> Tuple[List[Candidate], List[Dict[str, Any]]]:
     """The next bracket's ``n`` candidates and the better-ranked ones skipped for memory.
 
@@ -81,7 +82,8 @@ def next_candidates(ranked: Sequence[Candidate], tried: Sequence[Candidate], res
     the first bracket was: by ``choose(pool, n) -> (chosen, skipped)`` when
     given (``tune`` passes one that probes borderline configs under a memory cap), else by
     :func:`~.candidates.select` with the memory arguments. Fewer than 3 results, or results that
-    all tie, keep the meta-model's order.
+    all tie, keep the meta-model's order. ``refine_options`` go to :func:`~.refine.refine_order`
+    (the replay's variants; ``tune`` uses the defaults).
     """
     seen_keys = {config_key(c.config, space.names) for c in tried}
     pool = [c for c in ranked if config_key(c.config, space.names) not in seen_keys]
@@ -91,7 +93,8 @@ def next_candidates(ranked: Sequence[Candidate], tried: Sequence[Candidate], res
         y = [deepest[t].score if deepest[t].score is not None else float("nan") for t in ids]
         order = refine_order(unit_scaled(space, [tried[t].config for t in ids]), [tried[t].predicted for t in ids],
                              y, unit_scaled(space, [c.config for c in pool]), [c.predicted for c in pool],
-                             direction=direction, level=[_level(deepest[t], offsets) for t in ids])
+                             direction=direction, level=[_level(deepest[t], offsets) for t in ids],
+                             **(refine_options or {}))
         pool = [pool[i] for i in order]
     if choose is not None:
         return choose(pool, n)

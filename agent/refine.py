@@ -30,7 +30,6 @@ LENGTHSCALES = (0.15, 0.3, 0.6, 1.2)      # unit-scaled encoding; the one-hot of
 NOISE_FRACTIONS = (0.01, 0.1, 0.5)        # observation noise as a fraction of the residual variance
 LEVEL_LENGTHSCALES = (np.inf, 2.0, 1.0)   # in fidelity indices; inf: every fidelity says the same
 ACQUISITIONS = ("ei", "ucb", "mean")      # expected improvement; mean + 1 std; the posterior mean alone
-ACQUISITION = "ei"                        # what refine_order uses (benchmarks/refine_ablation.py: the others)
 
 
 @dataclass
@@ -106,7 +105,8 @@ def _log_marginal(d_obs: np.ndarray, d_level: np.ndarray, r: np.ndarray, lengths
 
 
 def posterior(x_obs: np.ndarray, prior_obs: np.ndarray, y_obs: np.ndarray,
-              x_cand: np.ndarray, prior_cand: np.ndarray, level: Optional[np.ndarray] = None) -> Posterior:
+              x_cand: np.ndarray, prior_cand: np.ndarray, level: Optional[np.ndarray] = None,
+              level_lengthscales: Sequence[float] = LEVEL_LENGTHSCALES) -> Posterior:
     """The calibrated prior plus a GP on its residuals, at ``x_cand`` (larger ``y`` is better),
     predicted at the deepest ``level`` observed (the intercept does not change the order).
 
@@ -123,7 +123,7 @@ def posterior(x_obs: np.ndarray, prior_obs: np.ndarray, y_obs: np.ndarray,
     d_obs = _sq_dists(x_obs, x_obs)
     lv = level.astype(np.float64)
     d_level = (lv[:, None] - lv[None, :]) ** 2
-    levels = LEVEL_LENGTHSCALES if len(np.unique(level)) > 1 else (np.inf,)
+    levels = tuple(level_lengthscales) if len(np.unique(level)) > 1 else (np.inf,)
     ls, lls, nf = max(((ls, lls, nf) for ls in LENGTHSCALES for lls in levels for nf in NOISE_FRACTIONS),
                       key=lambda h: _log_marginal(d_obs, d_level, r, *h))
     chol = np.linalg.cholesky(_kernel(d_obs, d_level, ls, lls) + nf * np.eye(len(r)))
@@ -151,12 +151,14 @@ def expected_improvement(mean: np.ndarray, std: np.ndarray, best: float) -> np.n
 
 def refine_scores(x_obs: np.ndarray, prior_obs: Sequence[float], y_obs: Sequence[float],
                   x_cand: np.ndarray, prior_cand: Sequence[float], acquisition: str = "ei",
-                  direction: str = "max", level: Optional[Sequence[int]] = None) -> Optional[np.ndarray]:
+                  direction: str = "max", level: Optional[Sequence[int]] = None,
+                  level_lengthscales: Sequence[float] = LEVEL_LENGTHSCALES) -> Optional[np.ndarray]:
     """Acquisition scores for the candidates (higher = try sooner), or None when fewer than
     :data:`MIN_OBSERVATIONS` finite observations exist or they all tie (keep the meta-model's
     order then). ``acquisition`` (:data:`ACQUISITIONS`): ``"ei"``, the expected improvement at the
     deepest observed fidelity over the best value seen there; ``"ucb"``, the posterior mean plus
-    one standard deviation; ``"mean"``, the posterior mean alone.
+    one standard deviation; ``"mean"``, the posterior mean alone. ``level_lengthscales``: the
+    fidelity length-scales the kernel may choose from (``(inf,)``: a kernel blind to fidelity).
 
     ``x_*`` are unit-scaled encodings (:func:`hpo_agent.agent.candidates.unit_scaled`), ``prior_*``
     the meta-model's scores, ``y_obs`` the observed metric, ``level`` the fidelity index of each
@@ -176,7 +178,7 @@ def refine_scores(x_obs: np.ndarray, prior_obs: Sequence[float], y_obs: Sequence
     y = np.where(ok, y, y[ok].min())
     lv = np.zeros(len(y), dtype=int) if level is None else np.asarray(level, dtype=int)
     post = posterior(np.asarray(x_obs), np.asarray(prior_obs, dtype=np.float64), y,
-                     np.asarray(x_cand), np.asarray(prior_cand, dtype=np.float64), lv)
+                     np.asarray(x_cand), np.asarray(prior_cand, dtype=np.float64), lv, level_lengthscales)
     if acquisition == "mean":
         return post.mean
     if acquisition == "ucb":
@@ -187,15 +189,16 @@ def refine_scores(x_obs: np.ndarray, prior_obs: Sequence[float], y_obs: Sequence
 
 def refine_order(x_obs: np.ndarray, prior_obs: Sequence[float], y_obs: Sequence[float],
                  x_pool: np.ndarray, prior_pool: Sequence[float], direction: str = "max",
-                 level: Optional[Sequence[int]] = None) -> np.ndarray:
+                 level: Optional[Sequence[int]] = None, **options) -> np.ndarray:
     """A new order for the untried pool: indices by descending :func:`refine_scores`, or the
-    pool's own order (the identity) where refinement has nothing to go on.
+    pool's own order (the identity) where refinement has nothing to go on. ``options``
+    (``acquisition``, ``level_lengthscales``) go to :func:`refine_scores`.
 
     The whole pool is re-ranked, not only the meta-model's favourites: on the digits grid the best
     configs are deep networks that the meta-model ranks in the middle of the pool, and it is the
     residual model that finds them.
     """
     n = len(prior_pool)
-    scores = refine_scores(x_obs, prior_obs, y_obs, x_pool, prior_pool, acquisition=ACQUISITION,
-                           direction=direction, level=level) if n else None
+    scores = refine_scores(x_obs, prior_obs, y_obs, x_pool, prior_pool, direction=direction,
+                           level=level, **options) if n else None
     return np.arange(n) if scores is None else np.argsort(-scores, kind="stable")

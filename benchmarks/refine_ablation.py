@@ -39,28 +39,25 @@ _SHARED: dict = {}
 
 
 def run_variant(name: str) -> dict:
-    """hpo-agent's trace on every task under variant ``name`` (module settings set in this process)."""
+    """hpo-agent's trace on every task under variant ``name``."""
     import numpy as np
     from threadpoolctl import threadpool_limits
 
-    from hpo_agent.agent import refine
+    from hpo_agent.agent.refine import LEVEL_LENGTHSCALES
     from hpo_agent.trainer import replay as rp
 
     spec = VARIANTS[name]
-    if spec is not None:  # set both every time: a worker process runs several variants
-        refine.ACQUISITION = spec[0]
-        refine.LEVEL_LENGTHSCALES = _SHARED["level_lengthscales"] if spec[1] else (np.inf,)
+    options = spec and {"acquisition": spec[0], "level_lengthscales": LEVEL_LENGTHSCALES if spec[1] else (np.inf,)}
     traces = {}
     with threadpool_limits(limits=1):
         for task, (table, scores) in _SHARED["tables"].items():
             clock = rp.replay(table, "hpo_agent", 0, _SHARED["max_fraction"] * table.full_cost,
-                              scores=scores, refine=spec is not None)
+                              scores=scores, refine=spec is not None, refine_options=options)
             traces[task] = _compress(clock.trace)  # rounded as replay.json's traces, so ties rank alike
     return traces
 
 
 def main(argv=None) -> int:
-    from hpo_agent.agent import refine
     from hpo_agent.trainer import replay as rp
     from hpo_agent.trainer.fit import histories_space
     from hpo_agent.trainer.history import load_table
@@ -79,7 +76,7 @@ def main(argv=None) -> int:
         parser.error(f"unknown variant(s) {unknown}; known: {', '.join(VARIANTS)}")
     frame = load_table(str(ROOT / ref["histories"]))
     tables = rp.grid_tables(frame, histories_space(frame))
-    _SHARED.update(max_fraction=ref["max_fraction"], level_lengthscales=refine.LEVEL_LENGTHSCALES, tables={
+    _SHARED.update(max_fraction=ref["max_fraction"], tables={
         task: (tables[task], rp.loto_scores(frame, tables[task], learner=ref["learner"], seed=0))
         for task in ref["tasks"]})
     if args.jobs > 1:

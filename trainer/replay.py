@@ -221,7 +221,8 @@ def _optuna(table: GridTable, clock: Clock, seed: int, sampler: str, prune: bool
 
 
 def run_hpo_agent(table: GridTable, clock: Clock, seed: int, scores: Optional[np.ndarray] = None,
-                  eta: int = 3, refine: bool = True, **_) -> None:
+                  eta: int = 3, refine: bool = True, refine_options: Optional[Dict[str, Any]] = None,
+                  **_) -> None:
     if scores is None:
         raise ValueError("hpo_agent needs the meta-model's scores for the task's grid")
     n_fid = len(table.fidelity_steps)
@@ -238,7 +239,7 @@ def run_hpo_agent(table: GridTable, clock: Clock, seed: int, scores: Optional[np
         size, offset = bracket_plan(b, bracket, eta)  # Hyperband's cycle: 9 from 20 steps, 3 from 60, 1 at 180
         b += 1
         chosen, _ = next_candidates(ranked, tried, results if refine else [], size, table.direction,
-                                    table.space, min_distance=MIN_DISTANCE)
+                                    table.space, min_distance=MIN_DISTANCE, refine_options=refine_options)
         if not chosen:
             break
         start = len(tried)
