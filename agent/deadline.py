@@ -24,10 +24,6 @@ DEFAULT_OVERHEAD_S = 0.5  # a trial's wall time outside training steps, until on
 # clock cannot see (~1 s measured from outside on iris and digits runs).
 REPORT_FLOOR_S = 2.0
 TEST_EVAL_FACTOR = 2.0    # test splits of the built-in tasks hold up to twice the validation rows
-# When trials ran in a child process, the test phase here builds and runs its first model cold:
-# 1.1-1.3 s measured on iris and digits, which the child's (warm, after the memory probes) trials
-# do not show.
-COLD_TEST_S = 1.5
 
 
 def planned_reserve(budget_s: float, fixed_s: Optional[float] = None) -> float:
@@ -47,34 +43,33 @@ def test_eval_factor(description: Optional[Mapping[str, Any]] = None) -> float:
     return max(TEST_EVAL_FACTOR, float(n_test) / float(n_val))
 
 
-def measured_reserve(plan_s: float, overheads: Sequence[float], cold_test: bool = False,
-                     test_factor: float = TEST_EVAL_FACTOR) -> float:
+def measured_reserve(plan_s: float, overheads: Sequence[float], test_factor: float = TEST_EVAL_FACTOR) -> float:
     """The reserve once trials are measured: the floor plus ``test_factor`` (twice, by default)
     the largest overhead of the trials after the first (the largest, not the median: the test
     phase runs once and must not overrun; not the first, which pays the process's one-time
     warm-ups, ~1 s on iris against ~0.1 s for the rest, that the test phase does not); ``plan_s``
     until two trials are measured. It may exceed the plan: the budget is the user's limit.
 
-    ``cold_test``: trials ran in a child process, so the test phase, in this process, pays the
-    warm-ups itself: :data:`COLD_TEST_S` is added.
+    The test phase runs where the trials ran (a child process included: ``tune`` sends it there as
+    one more job), so it is as warm as the trials measured here.
     """
     if len(overheads) < 2:
         return float(plan_s)
-    return REPORT_FLOOR_S + test_factor * max(overheads[1:]) + (COLD_TEST_S if cold_test else 0.0)
+    return REPORT_FLOOR_S + test_factor * max(overheads[1:])
 
 
 class TrainClock:
     """The search's training deadline, and the overhead to expect from the next trial.
 
     ``adaptive=False`` keeps the planned reserve whatever is measured (a reserve the caller fixed);
-    ``cold_test`` and ``test_factor`` as for :func:`measured_reserve`.
+    ``test_factor`` as for :func:`measured_reserve`.
     """
 
-    def __init__(self, deadline: float, reserve_s: float, adaptive: bool = True, cold_test: bool = False,
+    def __init__(self, deadline: float, reserve_s: float, adaptive: bool = True,
                  test_factor: float = TEST_EVAL_FACTOR):
         self.deadline = float(deadline)
         self.plan_s = float(reserve_s)
-        self.adaptive, self.cold_test, self.test_factor = adaptive, cold_test, float(test_factor)
+        self.adaptive, self.test_factor = adaptive, float(test_factor)
         self.overheads: List[float] = []
 
     def record(self, overhead_s: float) -> None:
@@ -90,7 +85,7 @@ class TrainClock:
     def reserve(self) -> float:
         if not self.adaptive:
             return self.plan_s
-        return measured_reserve(self.plan_s, self.overheads, self.cold_test, self.test_factor)
+        return measured_reserve(self.plan_s, self.overheads, self.test_factor)
 
     @property
     def train_deadline(self) -> float:

@@ -65,7 +65,7 @@ def run_search(state: TuneState, task, journal: Journal, runner, device: str, de
     opts.eta, opts.brackets = eta, n_brackets  # a resumed run keeps its own; the report shows these
     # A reserve the caller fixed stays fixed; the planned one becomes what measured trials need.
     clock = TrainClock(deadline, report_reserve(opts), adaptive=opts.report_reserve_s is None,
-                       cold_test=state.isolated, test_factor=test_eval_factor(state.task_description))
+                       test_factor=test_eval_factor(state.task_description))
     t_search = time.monotonic()
     ckpt_dir = state.run_dir / "checkpoints"
     ckpt_dir.mkdir(parents=True, exist_ok=True)
@@ -93,8 +93,7 @@ def run_search(state: TuneState, task, journal: Journal, runner, device: str, de
                 winners.append(scheduler.best())
             if time.monotonic() >= clock.train_deadline:
                 break
-    finally:
-        runner.close()
+    finally:  # the runner stays open: the test phase runs in it too (tune closes it)
         state.report_reserve_s = clock.reserve
     state.phases["search"] = time.monotonic() - t_search
     state.finished_search = len(finished) == n_brackets and all(finished)

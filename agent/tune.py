@@ -122,16 +122,15 @@ def run_tune(opts: TuneOptions, progress: Progress = _noop) -> TuneState:
         state.isolated = runner.pid != os.getpid()
         try:
             journal = _prepare(state, task, info, runner, progress)
-        except BaseException:
+            run_search(state, task, journal, runner, info.torch_device, deadline, progress)
+            with _phase(state, "test", progress):
+                try:
+                    _evaluate_best(state, task, runner, info.torch_device)
+                except TuneError as exc:
+                    exc.state = state  # the caller still writes the report: the trials are worth reading
+                    raise
+        finally:
             runner.close()
-            raise
-        run_search(state, task, journal, runner, info.torch_device, deadline, progress)
-        with _phase(state, "test", progress):
-            try:
-                _evaluate_best(state, task, info.torch_device)
-            except TuneError as exc:
-                exc.state = state  # the caller still writes the report: the trials are worth reading
-                raise
     finally:
         monitor.stop()
         state.resources = monitor.summary()
@@ -271,8 +270,12 @@ def _cap_cuda(budget_bytes: int) -> None:
     torch.cuda.set_per_process_memory_fraction(min(1.0, budget_bytes / total), 0)
 
 
-def _evaluate_best(state: TuneState, task, device: str) -> None:
-    from .training import TrialRun
+def _evaluate_best(state: TuneState, task, runner, device: str) -> None:
+    """The winner's test metrics, evaluated by ``runner`` where the trials ran: a child process is
+    warm there (the reserve counts no cold start) and the test phase stays under its memory cap.
+    A child retired after an out-of-memory is not restarted for this (a cold start costs seconds
+    the reserve does not hold): the winner is evaluated in this process instead."""
+    from .worker import InProcessRunner
 
     if state.best_trial is None:
         outcomes = sorted({r.outcome for r in state.results})
@@ -283,9 +286,12 @@ def _evaluate_best(state: TuneState, task, device: str) -> None:
         raise TuneError(f"no trial finished with a score (outcomes: {', '.join(outcomes) or 'none'}); "
                         "the report lists each trial's error")
     cand = state.candidates[state.best_trial]
-    run = TrialRun(task, cand.config, seed=0, device=device)
-    run.load(state.run_dir / "checkpoints" / f"trial-{state.best_trial}.pt")
-    state.best_test = run.evaluate("test")
+    spec = {"evaluate": "test", "trial_id": state.best_trial, "config": cand.config, "seed": 0, "device": device,
+            "checkpoint": str(state.run_dir / "checkpoints" / f"trial-{state.best_trial}.pt")}
+    out = (runner if runner.warm else InProcessRunner(task)).run(spec)
+    if out.get("outcome") != Outcome.COMPLETE.value:
+        raise TuneError(f"the test evaluation of the best trial ({state.best_trial}) failed: {out.get('error')}")
+    state.best_test = out["metrics"]
 
 
 class _phase:

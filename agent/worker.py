@@ -24,7 +24,11 @@ MIN_EXTRA_BYTES = 128 * 2 ** 20  # address space granted above the child's size,
 
 def execute_job(task, spec: Dict[str, Any]) -> Dict[str, Any]:
     """Train ``spec['config']`` for ``spec['seconds']`` more training seconds (resuming from the
-    checkpoint for rungs > 0), evaluate on validation, save the checkpoint. Raises on failure."""
+    checkpoint for rungs > 0), evaluate on validation, save the checkpoint. Raises on failure.
+
+    Two other kinds of job: ``probe`` (one step, nothing kept: :mod:`.probe`) and ``evaluate``
+    (load ``spec['checkpoint']`` and score it on the split ``spec['evaluate']``: the test phase,
+    which so runs where the trials ran, warm and under the same memory cap)."""
     from .training import TrialRun
 
     device = str(spec.get("device", "cpu"))
@@ -34,6 +38,9 @@ def execute_job(task, spec: Dict[str, Any]) -> Dict[str, Any]:
 
         torch.cuda.reset_peak_memory_stats()
     run = TrialRun(task, spec["config"], seed=spec["seed"], device=device)
+    if spec.get("evaluate"):
+        run.load(spec["checkpoint"])
+        return {"metrics": run.evaluate(spec["evaluate"]), "steps": run.steps}
     if spec.get("probe"):  # a memory probe: one step, nothing kept (see agent/probe.py)
         run.train(steps=1)
         out = {"probe": True, "steps": run.steps}
@@ -67,6 +74,11 @@ class InProcessRunner:
         self.task = task
         self.pid = os.getpid()
         self._frozen = False
+
+    @property
+    def warm(self) -> bool:
+        """Whether a job would run without a start-up first (always, in this process)."""
+        return True
 
     def run(self, spec: Dict[str, Any], timeout_s: Optional[float] = None) -> Dict[str, Any]:
         import gc
@@ -142,6 +154,11 @@ class ChildProcessRunner:
     @property
     def pid(self) -> Optional[int]:
         return self.process.pid if self.process is not None else None
+
+    @property
+    def warm(self) -> bool:
+        """Whether a child is alive to take the next job (else :meth:`run` starts one first)."""
+        return self.process is not None and self.process.is_alive()
 
     def start(self) -> None:
         ctx = mp.get_context("spawn")  # never fork a process that holds torch threads

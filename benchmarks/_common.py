@@ -37,3 +37,16 @@ def wins_ties_losses(rows, a: str, b: str, key: str = "test") -> list:
             diff = -diff
         counts[0 if diff > 1e-9 else (1 if diff >= -1e-9 else 2)] += 1
     return counts
+
+
+def compress_trace(trace):
+    """A replay trace [(seconds, regret), ...] cut to the points where the regret changes (and the
+    last), rounded as the result files store them (``replay.py`` and ``refine_ablation.py`` alike, so
+    that ties rank alike)."""
+    out = []
+    for t, r in trace:
+        if not out or r != out[-1][1]:
+            out.append((round(t, 3), round(r, 5)))
+    if trace and out[-1][0] != round(trace[-1][0], 3):
+        out.append((round(trace[-1][0], 3), round(trace[-1][1], 5)))
+    return out

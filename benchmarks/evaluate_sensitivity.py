@@ -24,7 +24,7 @@ from _common import rel_path
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# Each entry overrides the shipped settings of trainer/fit.py::make_learner('gbm') (also the
+# Each entry overrides the shipped settings of trainer/learners.py::make_learner('gbm') (also the
 # base of 'gbm_balanced').
 NEIGHBOURS = {
     "shipped": {},

@@ -157,6 +157,9 @@ def _hpo_agent(name: str, max_train, budget_s: float, seed: int, model: Path, en
     return {"test": best["test_" + metric], "validation": best["validation_" + metric], "config": best["config"],
             "trials": len(report["trials"]), "brackets": report["options"].get("brackets"), "train_s": train_s, "wall_s": wall, "metric": metric,
             "sampler_s": phases.get("score", 0.0) + phases.get("memory", 0.0),
+            # tune's own clock and its phases: wall_s - elapsed_s is what the process spent outside
+            # that clock (start-up, writing the report, exit), where a budget overrun can hide
+            "elapsed_s": report.get("elapsed_s"), "phases_s": phases,
             "peak_rss_bytes": report["resources"].get("rss_bytes_max")}
 
 

@@ -21,8 +21,7 @@ import time
 from datetime import date
 from pathlib import Path
 
-from _common import ROOT, rel_path
-from replay import _compress
+from _common import ROOT, compress_trace, rel_path
 
 RESULTS = ROOT / "benchmarks" / "results"
 
@@ -53,7 +52,7 @@ def run_variant(name: str) -> dict:
         for task, (table, scores) in _SHARED["tables"].items():
             clock = rp.replay(table, "hpo_agent", 0, _SHARED["max_fraction"] * table.full_cost,
                               scores=scores, refine=spec is not None, refine_options=options)
-            traces[task] = _compress(clock.trace)  # rounded as replay.json's traces, so ties rank alike
+            traces[task] = compress_trace(clock.trace)  # rounded as replay.json's traces, so ties rank alike
     return traces
 
 

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from _common import compress_trace
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
 
@@ -138,19 +140,8 @@ def _run_methods(task, seed):
         t0 = time.perf_counter()
         clock = rp.replay(table, method, seed, budget, scores=scores)
         seconds[method] = time.perf_counter() - t0
-        traces[method] = _compress(clock.trace)
+        traces[method] = compress_trace(clock.trace)
     return traces, seconds
-
-
-def _compress(trace):
-    """Keep only the points where the regret changes (and the last), rounded for the JSON file."""
-    out = []
-    for t, r in trace:
-        if not out or r != out[-1][1]:
-            out.append((round(t, 3), round(r, 5)))
-    if trace and out[-1][0] != round(trace[-1][0], 3):
-        out.append((round(trace[-1][0], 3), round(trace[-1][1], 5)))
-    return out
 
 
 def _plot(runs, full_costs, methods, max_fraction, path: Path) -> None:

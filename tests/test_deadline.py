@@ -2,7 +2,7 @@
 
 import pytest
 
-from hpo_agent.agent.deadline import (COLD_TEST_S, DEFAULT_OVERHEAD_S, REPORT_FLOOR_S, TEST_EVAL_FACTOR, TrainClock,
+from hpo_agent.agent.deadline import (DEFAULT_OVERHEAD_S, REPORT_FLOOR_S, TEST_EVAL_FACTOR, TrainClock,
                                       measured_reserve, planned_reserve, test_eval_factor)
 
 
@@ -19,9 +19,6 @@ def test_measured_reserve_is_the_floor_plus_twice_the_largest_overhead():
     # a slow evaluation takes more than planned: the run must still end within its budget
     assert measured_reserve(5.8, [0.2, 4.5]) == pytest.approx(REPORT_FLOOR_S + TEST_EVAL_FACTOR * 4.5)
     assert measured_reserve(10.0, [1.0, 4.5], test_factor=1000 / 300) == pytest.approx(REPORT_FLOOR_S + 15.0)
-    # trials in a child process: the test phase here pays its own warm-ups
-    assert measured_reserve(9.0, [1.2, 0.2, 0.4], cold_test=True) == pytest.approx(
-        REPORT_FLOOR_S + TEST_EVAL_FACTOR * 0.4 + COLD_TEST_S)
 
 
 def test_clock_moves_the_training_deadline_as_trials_are_measured():

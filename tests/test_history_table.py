@@ -45,6 +45,8 @@ def test_merge_adds_only_the_trials_the_committed_table_lacks():
                                                             ("b|mlp|cpu", 0), ("a|mlp|cpu", 3)]
     assert merged["fidelity_values"][0] == [0.4, 0.5] and merged["design"][0] == "random"  # base rows as they were
     assert merged["working_set_scope"].isna()[:2].all() and merged["working_set_scope"][2] == "train"
+    # an empty store (rebuilding from the committed table alone) adds nothing and keeps base as it is
+    assert merge_histories(base, pd.DataFrame()) is base
 
 
 def test_whole_number_columns_with_gaps_are_written_as_integers(tmp_path):

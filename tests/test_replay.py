@@ -108,6 +108,7 @@ def test_replay_benchmark_runs_on_a_slice_of_the_committed_histories(tmp_path, m
     from pathlib import Path
 
     root = Path(__file__).resolve().parent.parent
+    monkeypatch.syspath_prepend(str(root / "benchmarks"))  # its _common, as under `python benchmarks/replay.py`
     spec = importlib.util.spec_from_file_location("replay_bench", root / "benchmarks" / "replay.py")
     bench = importlib.util.module_from_spec(spec)
     monkeypatch.setitem(sys.modules, spec.name, bench)  # workers get _run_one by name, as under `python`

@@ -54,3 +54,39 @@ def test_no_trial_starts_that_could_only_evaluate(tmp_path):
     # 0.2 s to the deadline, less than a trial's expected overhead: starting one would end past it
     state, runner = _run(tmp_path, time.monotonic() + 0.2)
     assert runner.specs == [] and state.results == []
+
+
+def test_the_test_phase_is_one_more_job_for_the_runner_the_trials_used(tmp_path, monkeypatch):
+    import pytest
+
+    from hpo_agent.agent import tune, worker
+    from hpo_agent.agent.errors import TuneError
+
+    state = TuneState(TuneOptions(task="iris", budget_s=60.0), tmp_path, isolated=True)
+    state.candidates = [Candidate({"learning_rate": 0.01}, 0.5), Candidate({"learning_rate": 0.1}, 0.4)]
+    state.best_trial = 1
+
+    class Runner:
+        def __init__(self, warm, out):
+            self.warm, self.out, self.specs = warm, out, []
+
+        def run(self, spec, timeout_s=None):
+            self.specs.append(spec)
+            return self.out
+
+    child = Runner(True, {"outcome": "complete", "metrics": {"accuracy": 0.9}})
+    tune._evaluate_best(state, None, child, "cpu")
+    (job,) = child.specs
+    assert job["evaluate"] == "test" and job["config"] == {"learning_rate": 0.1}
+    assert job["checkpoint"].endswith("trial-1.pt") and state.best_test == {"accuracy": 0.9}
+
+    # a child retired after an out-of-memory is not restarted cold for this: this process evaluates
+    here = Runner(True, {"outcome": "complete", "metrics": {"accuracy": 0.8}})
+    monkeypatch.setattr(worker, "InProcessRunner", lambda task: here)
+    retired = Runner(False, None)
+    tune._evaluate_best(state, None, retired, "cpu")
+    assert retired.specs == [] and len(here.specs) == 1 and state.best_test == {"accuracy": 0.8}
+
+    broken = Runner(True, {"outcome": "oom", "error": "trial process killed (exit -9)"})
+    with pytest.raises(TuneError, match=r"test evaluation of the best trial \(1\) failed: trial process killed"):
+        tune._evaluate_best(state, None, broken, "cpu")

@@ -55,6 +55,24 @@ def test_child_killed_by_the_os_is_an_oom_and_a_fresh_child_takes_over(tmp_path)
         runner.close()
 
 
+def test_the_test_phase_runs_in_the_warm_child_and_matches_this_process(tmp_path):
+    from hpo_agent.agent.tasks import get_task
+
+    runner = ChildProcessRunner("iris", {}, seed=0)
+    try:
+        assert not runner.warm
+        assert runner.run(spec(tmp_path, SMALL, 0))["outcome"] == "complete"
+        assert runner.warm
+        job = dict(spec(tmp_path, SMALL, 0), evaluate="test", seed=0)
+        there = runner.run(job, timeout_s=120)
+    finally:
+        runner.close()
+    assert not runner.warm
+    here = InProcessRunner(get_task("iris")).run(job)
+    assert there["outcome"] == here["outcome"] == "complete", (there, here)
+    assert 0.0 <= there["metrics"]["accuracy"] <= 1.0 and there["metrics"] == here["metrics"]
+
+
 def test_in_process_failure_is_recorded_not_raised(tmp_path):
     from hpo_agent.agent.tasks import get_task
 

@@ -112,7 +112,8 @@ def main(argv=None) -> int:
         save_table(frame, args.csv)
         return frame
 
-    Path(args.storage).parent.mkdir(parents=True, exist_ok=True)
+    if "://" not in args.storage:  # a file path, not an SQLAlchemy URL
+        Path(args.storage).parent.mkdir(parents=True, exist_ok=True)
     wanted = set(args.only or [])
     for entry in DEFAULT_SUITE:
         if args.no_collect or (wanted and entry.task not in wanted):

@@ -139,6 +139,8 @@ def merge_histories(base, new) -> "pandas.DataFrame":  # noqa: F821
     """
     import pandas as pd
 
+    if not len(new):  # an empty store (a rebuild from the committed table alone) has no columns either
+        return base
     params = sorted(c for c in set(base.columns) | set(new.columns) if c.startswith("param."))
 
     def keys(frame):
