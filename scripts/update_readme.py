@@ -135,7 +135,20 @@ def _nested_line(ev: dict, shipped: str) -> str:
             + ", ".join(f"`{m}` on {n}" for m, n in counts.items()) + f" of {len(choices)} tasks). `{shipped}`'s own "
             f"row was chosen on the very tasks it is scored on, so its regret@1 {own['regret@1']:.3f} flatters it; "
             f"{row['regret@1']:.3f} (regret@5 {row['regret@5']:.3f}) is what a new task should expect from the "
-            "shipped procedure.")
+            "shipped procedure." + _rule_sentence(ev))
+
+
+def _rule_sentence(ev: dict) -> str:
+    """The nested figures under the rule ``fit`` used before (``evaluate`` scores every rule)."""
+    by_rule, name = ev["nested"].get("by_rule"), ev["nested"].get("rule_name")
+    if not by_rule or name != "spearman" or "top1_regret" not in by_rule:
+        return ""
+    old = by_rule["top1_regret"]["summary"]
+    return (f" The rule ranks learners by mean Spearman correlation over held-out tasks (all of a task's configs "
+            f"count), since 2026-12-07; the former rule, lowest mean top-1 regret (one pick per task), scores "
+            f"regret@1 {old['regret@1']:.3f}, regret@5 {old['regret@5']:.3f} here. The rule was switched after "
+            f"comparing these two rows on these same {len(ev['tasks'])} tasks, so that choice was itself made on "
+            "them.")
 
 
 def _ablation_line(ab: dict) -> str:

@@ -20,10 +20,25 @@ def variant_histories():
     return frame
 
 
-def test_choose_learner_takes_lowest_regret_then_highest_spearman():
-    assert choose_learner({"a": (0.2, 0.9), "b": (0.1, 0.1)}) == "b"
-    assert choose_learner({"a": (0.1, 0.5), "b": (0.1, 0.7)}) == "b"
-    assert choose_learner({"a": (None, 0.9), "b": (0.4, None)}) == "b"  # no score never wins
+def test_choose_learner_takes_highest_spearman_then_lowest_regret():
+    assert choose_learner({"a": (0.2, 0.9), "b": (0.1, 0.1)}) == "a"
+    assert choose_learner({"a": (0.2, 0.7), "b": (0.1, 0.7)}) == "b"
+    assert choose_learner({"a": (0.1, None), "b": (0.4, 0.2)}) == "b"  # no score never wins
+    assert choose_learner({"a": (0.1, float("nan")), "b": (0.4, 0.2)}) == "b"
+
+
+def test_the_former_rule_takes_lowest_regret_then_highest_spearman():
+    assert choose_learner({"a": (0.2, 0.9), "b": (0.1, 0.1)}, "top1_regret") == "b"
+    assert choose_learner({"a": (0.1, 0.5), "b": (0.1, 0.7)}, "top1_regret") == "b"
+    assert choose_learner({"a": (None, 0.9), "b": (0.4, None)}, "top1_regret") == "b"
+    with pytest.raises(ValueError, match="rule 'median' is not known; use one of spearman, top1_regret"):
+        choose_learner({"a": (0.1, 0.5)}, "median")
+
+
+def test_fit_command_offers_every_learner():
+    from hpo_agent.agent.cli.fit import LEARNER_CHOICES
+
+    assert LEARNER_CHOICES == LEARNERS
 
 
 def test_held_out_scores_fit_once_per_group_without_its_rows():
@@ -61,5 +76,12 @@ def test_evaluate_nested_row_scores_each_task_with_its_choice():
         assert result["per_task"][task][NESTED] == result["per_task"][task][learner]
     assert set(choices.values()) <= set(LEARNERS)
     assert NESTED in result["summary"] and f"{NESTED}: the learner" in render(result)
+    by_rule = result["nested"]["by_rule"]
+    assert set(by_rule) == {"spearman", "top1_regret"} and by_rule["spearman"]["choices"] == choices
+    for entry in by_rule.values():  # each rule's summary is the mean of its own choices' rows
+        picks = entry["choices"]
+        assert entry["summary"]["regret@1"] == pytest.approx(
+            np.mean([result["per_task"][t][m]["regret@1"] for t, m in picks.items()]))
+    assert "rule top1_regret:" in render(result)
     with pytest.raises(ValueError, match="nested row chooses among all learners"):
         evaluate_loto(variant_histories(), methods=("gbm",), nested=True)

@@ -188,7 +188,8 @@ def fit_metamodel(frame, space: Optional[SearchSpace] = None, learner: str = "gb
     either way).
 
     ``learner='auto'`` fits every learner in :data:`LEARNERS` leave-one-task-out and keeps the
-    one with the lowest mean top-1 regret; all their scores go into ``validation['compared']``.
+    one the rule :data:`~.loto.RULE` prefers (highest mean Spearman correlation); all their scores
+    go into ``validation['compared']``.
     """
     import sklearn
 
