@@ -15,7 +15,7 @@ pytest.importorskip("skl2onnx")
 
 from hpo_agent.export import ParityError, export_onnx, metadata  # noqa: E402
 from hpo_agent.trainer.fit import build_dataset, fit_metamodel, task_percentile_rank  # noqa: E402
-from hpo_agent.trainer.loto import regret_at_top1  # noqa: E402
+from hpo_agent.trainer.regret import best_of_k_regret  # noqa: E402
 
 
 def synthetic_histories(n_tasks=3, n_configs=40, seed=0):
@@ -43,11 +43,11 @@ def test_percentile_rank_handles_direction_ties_and_failures():
     np.testing.assert_allclose(task_percentile_rank(np.array([0.2, np.nan, 0.2, 0.9]), "max"), [0.5, 0, 0.5, 1])
 
 
-def test_regret_at_top1():
+def test_regret_of_the_top_pick():
     values = np.array([0.5, 0.9, 0.1])
-    assert regret_at_top1(values, np.array([0, 1, 0]), "max") == 0.0
-    assert regret_at_top1(values, np.array([1, 0, 0]), "max") == pytest.approx(0.5)
-    assert regret_at_top1(np.array([0.5, np.nan, 0.1]), np.array([0, 1, 0]), "max") == pytest.approx(1.0)
+    assert best_of_k_regret(values, np.array([0, 1, 0]), 1, "max") == 0.0
+    assert best_of_k_regret(values, np.array([1, 0, 0]), 1, "max") == pytest.approx(0.5)
+    assert best_of_k_regret(np.array([0.5, np.nan, 0.1]), np.array([0, 1, 0]), 1, "max") == pytest.approx(1.0)
 
 
 def test_fit_export_load_predict_round_trip(tmp_path):

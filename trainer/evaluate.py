@@ -34,7 +34,7 @@ from ..agent.candidates import MIN_DISTANCE, scale_encoded, spread_picks
 from .fit import Dataset, build_dataset
 from .learners import LEARNERS, task_group
 from .loto import DEFAULT_RULE, RULES, held_out_scores, inner_scores, nested_choices, spearman
-from .regret import normalised_regrets
+from .regret import best_of_k_regret, normalised_regrets
 
 KS = (1, 3, 5, 10)
 # Cost-aware view: the configs a method ranks first are "run" in its order until their recorded
@@ -45,15 +45,6 @@ METHODS = (*LEARNERS, "average_rank", "nearest_task", "random")
 # The nested row: on each held-out task, the learner ``fit --learner auto`` would choose from the
 # other tasks alone (:func:`~.loto.nested_choices`); the honest figure for what ``fit`` ships.
 NESTED = "fit_auto"
-
-
-def best_of_k_regret(values: np.ndarray, scores: np.ndarray, k: int, direction: str) -> float:
-    """Normalised regret of the best of the ``k`` highest-scored configs (failures count as worst)."""
-    regrets = normalised_regrets(values, direction)
-    if isinstance(regrets, float):
-        return regrets
-    picks = np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable")[:k]
-    return float(regrets[picks].min())
 
 
 def spread_best_of_k_regret(values: np.ndarray, scores: np.ndarray, x_unit: np.ndarray, k: int, direction: str,

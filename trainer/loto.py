@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Sequence, Tuple
 import numpy as np
 
 from .learners import fit_learner, one_thread, task_group
-from .regret import normalised_regrets
+from .regret import best_of_k_regret
 
 if TYPE_CHECKING:
     from .fit import Dataset
@@ -37,15 +37,6 @@ RULES = {
 }
 DEFAULT_RULE = "spearman"
 RULE = RULES[DEFAULT_RULE]
-
-
-def regret_at_top1(values: np.ndarray, scores: np.ndarray, direction: str) -> float:
-    """Normalised regret (:func:`.regret.normalised_regrets`) of the top-scored config; a failed
-    or diverged pick costs the full range."""
-    regrets = normalised_regrets(values, direction)
-    if isinstance(regrets, float):
-        return regrets
-    return float(regrets[int(np.argmax(scores))])
 
 
 def spearman(a: np.ndarray, b: np.ndarray) -> float:
@@ -79,7 +70,7 @@ def leave_one_task_out(data: "Dataset", learner: str = "gbm", seed: int = 0,
     per_task = {}
     for task, scores in held_out_scores(data, learner, seed, params).items():
         test = data.tasks == task
-        per_task[task] = {"regret_top1": regret_at_top1(data.values[test], scores, data.directions[task]),
+        per_task[task] = {"regret_top1": best_of_k_regret(data.values[test], scores, 1, data.directions[task]),
                           "spearman": spearman(scores, data.y[test]), "n": int(test.sum())}
     regrets = [v["regret_top1"] for v in per_task.values() if np.isfinite(v["regret_top1"])]
     rhos = [v["spearman"] for v in per_task.values() if np.isfinite(v["spearman"])]
@@ -137,5 +128,5 @@ def nested_choices(data: "Dataset", learners: Sequence[str], seed: int = 0,
     out: Dict[str, str] = {}
     for group, scores in inner.items():
         chosen = choose_learner(dict(scores), rule)
-        out.update({task: chosen for task in set(data.tasks) if task_group(task) == group})
+        out.update({task: chosen for task in sorted(set(data.tasks)) if task_group(task) == group})
     return out

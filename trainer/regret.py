@@ -32,3 +32,13 @@ def normalised_regrets(values, direction: str) -> Union[np.ndarray, float]:
     if best == worst:
         return np.where(ok, 0.0, 1.0)
     return np.where(ok, (best - np.where(ok, v, worst)) / (best - worst), 1.0)
+
+
+def best_of_k_regret(values: np.ndarray, scores: np.ndarray, k: int, direction: str) -> float:
+    """Normalised regret of the best of the ``k`` highest-scored configs (failures count as worst;
+    among equal scores the earlier config counts as higher). ``k = 1`` is the top pick's regret."""
+    regrets = normalised_regrets(values, direction)
+    if isinstance(regrets, float):
+        return regrets
+    picks = np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable")[:k]
+    return float(regrets[picks].min())
