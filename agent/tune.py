@@ -288,7 +288,14 @@ def _evaluate_best(state: TuneState, task, runner, device: str) -> None:
     cand = state.candidates[state.best_trial]
     spec = {"evaluate": "test", "trial_id": state.best_trial, "config": cand.config, "seed": 0, "device": device,
             "checkpoint": str(state.run_dir / "checkpoints" / f"trial-{state.best_trial}.pt")}
-    out = (runner if runner.warm else InProcessRunner(task)).run(spec)
+    if runner.warm:
+        out = runner.run(spec)
+    else:
+        here = InProcessRunner(task)
+        try:
+            out = here.run(spec)
+        finally:
+            here.close()
     if out.get("outcome") != Outcome.COMPLETE.value:
         raise TuneError(f"the test evaluation of the best trial ({state.best_trial}) failed: {out.get('error')}")
     state.best_test = out["metrics"]

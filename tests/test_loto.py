@@ -8,8 +8,8 @@ pytest.importorskip("sklearn")
 from hpo_agent.trainer.evaluate import NESTED, evaluate_loto, render  # noqa: E402
 from hpo_agent.trainer.fit import build_dataset  # noqa: E402
 from hpo_agent.trainer.learners import LEARNERS, fit_learner, task_group  # noqa: E402
-from hpo_agent.trainer.loto import (choose_learner, held_out_scores, leave_one_task_out,  # noqa: E402
-                                    nested_choices, subset)
+from hpo_agent.trainer.loto import (choose_learner, held_out_scores, inner_scores,  # noqa: E402
+                                    leave_one_task_out, nested_choices, subset)
 from test_metamodel_export import synthetic_histories  # noqa: E402
 
 
@@ -60,7 +60,7 @@ def test_leave_one_task_out_means_its_per_task_figures():
 
 def test_nested_choice_uses_only_the_other_groups():
     data = build_dataset(variant_histories())
-    choices = nested_choices(data, ("gbm", "forest"))
+    choices = nested_choices(data, inner_scores(data, ("gbm", "forest")))
     assert sorted(choices) == ["t0", "t1", "t1@n150", "t2"]
     assert choices["t1"] == choices["t1@n150"]  # one choice per held-out group
     inner = subset(data, np.array([task_group(t) != "t1" for t in data.tasks]))

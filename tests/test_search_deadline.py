@@ -74,6 +74,9 @@ def test_the_test_phase_is_one_more_job_for_the_runner_the_trials_used(tmp_path,
             self.specs.append(spec)
             return self.out
 
+        def close(self):
+            pass
+
     child = Runner(True, {"outcome": "complete", "metrics": {"accuracy": 0.9}})
     tune._evaluate_best(state, None, child, "cpu")
     (job,) = child.specs

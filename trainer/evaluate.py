@@ -33,7 +33,7 @@ import numpy as np
 from ..agent.candidates import MIN_DISTANCE, scale_encoded, spread_picks
 from .fit import Dataset, build_dataset
 from .learners import LEARNERS, task_group
-from .loto import DEFAULT_RULE, RULES, held_out_scores, inner_scores, nested_choices, spearman
+from .loto import DEFAULT_RULE, RULE, RULES, held_out_scores, inner_scores, nested_choices, spearman
 from .regret import best_of_k_regret, normalised_regrets
 
 KS = (1, 3, 5, 10)
@@ -138,15 +138,15 @@ def evaluate_loto(frame, methods: Sequence[str] = METHODS, ks: Sequence[int] = K
         inner = inner_scores(data, LEARNERS, seed, learner_params)
         by_rule = {}
         for rule in RULES:
-            picks = nested_choices(data, LEARNERS, rule=rule, inner=inner)
+            picks = nested_choices(data, inner, rule)
             by_rule[rule] = {"rule": RULES[rule], "choices": picks, "summary": {
                 key: _nanmean([per_task[t][m][key] for t, m in picks.items()])
-                for key in ("regret@1", "regret@5", "spearman")}}
+                for key in (*(f"regret@{k}" for k in ks), "spearman")}}
         choices = by_rule[DEFAULT_RULE]["choices"]
         for task, learner in choices.items():
             per_task[task][NESTED] = dict(per_task[task][learner])
         methods = [*methods, NESTED]
-        out["nested"] = {"rule": RULES[DEFAULT_RULE], "rule_name": DEFAULT_RULE, "choices": choices,
+        out["nested"] = {"rule": RULE, "rule_name": DEFAULT_RULE, "choices": choices,
                          "by_rule": by_rule}
     summary = {m: {key: _nanmean([per_task[t][m][key] for t in tasks if m in per_task[t]])
                    for key in per_task[tasks[0]][LEARNERS[0] if m == NESTED else m]} for m in methods}
@@ -210,9 +210,9 @@ def render(result: Dict[str, Any]) -> str:
         lines.append(f"{NESTED}: the learner fit --learner auto picks from the other tasks alone ("
                      + ", ".join(f"{m} on {n}" for m, n in counts.items()) + " held-out tasks)")
         for rule, entry in result["nested"].get("by_rule", {}).items():
-            row = entry["summary"]
+            figures = ", ".join(f"{key} {value:.4f}" for key, value in entry["summary"].items() if key != "spearman")
             lines.append(f"  rule {rule}{' (fit uses it)' if rule == result['nested'].get('rule_name') else ''}: "
-                         f"regret@1 {row['regret@1']:.4f}, regret@5 {row['regret@5']:.4f} ({entry['rule']})")
+                         f"{figures} ({entry['rule']})")
     spread = [m for m, row in result["summary"].items() if f"spread@{ks[-1]}" in row]
     if spread:
         head = f"{'as tune picks':<14}" + "".join(f"{'spread@' + str(k):>11}" for k in ks)

@@ -118,13 +118,10 @@ def inner_scores(data: "Dataset", learners: Sequence[str], seed: int = 0,
     return out
 
 
-def nested_choices(data: "Dataset", learners: Sequence[str], seed: int = 0,
-                   params: Optional[Dict[str, Any]] = None, rule: str = DEFAULT_RULE,
-                   inner: Optional[Mapping[str, Mapping[str, Tuple[Optional[float], Optional[float]]]]] = None
-                   ) -> Dict[str, str]:
+def nested_choices(data: "Dataset", inner: Mapping[str, Mapping[str, Tuple[Optional[float], Optional[float]]]],
+                   rule: str = DEFAULT_RULE) -> Dict[str, str]:
     """``{task: learner}``: what :func:`choose_learner` picks by ``rule`` for each held-out group
-    from :func:`inner_scores` (computed here unless passed, so several rules share one run)."""
-    inner = inner_scores(data, learners, seed, params) if inner is None else inner
+    from that group's :func:`inner_scores` (one inner run serves every rule)."""
     out: Dict[str, str] = {}
     for group, scores in inner.items():
         chosen = choose_learner(dict(scores), rule)
