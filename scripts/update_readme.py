@@ -65,6 +65,8 @@ def default_model_block() -> str:
                          + f" | {row['spearman']:.2f} |")
         if "nested" in ev:
             lines += ["", _nested_line(ev, meta["learner"])]
+        if "intervals" in ev:
+            lines += ["", _interval_line(ev, meta["learner"])]
         spread = [m for m, row in ev["summary"].items() if f"spread@{ks[-1]}" in row]
         if spread:
             lines += ["", "The same rankings, scored on the k configs `tune` would verify from them: it passes over a "
@@ -136,6 +138,28 @@ def _nested_line(ev: dict, shipped: str) -> str:
             f"row was chosen on the very tasks it is scored on, so its regret@1 {own['regret@1']:.3f} flatters it; "
             f"{row['regret@1']:.3f} (regret@5 {row['regret@5']:.3f}) is what a new task should expect from the "
             "shipped procedure." + _rule_sentence(ev))
+
+
+def _interval_line(ev: dict, shipped: str) -> str:
+    """How far the table's means can be trusted: ``evaluate``'s bootstrap over data sets."""
+    iv = ev["intervals"]
+
+    def span(method: str, key: str) -> str:
+        lo, hi = iv["methods"][method][key]
+        return f"{ev['summary'][method][key]:.3f} ({lo:.3f}–{hi:.3f})"
+
+    rows = [m for m in ("fit_auto", shipped) if m in iv["methods"]]
+    text = (f"How certain these means are: {len(ev['tasks'])} held-out tasks come from {iv['data_sets']} data sets, "
+            f"so `evaluate` redraws the data sets with replacement ({iv['resamples']} draws; the variants of one "
+            f"data set are drawn together) and reports the {100 * iv['level']:g} % interval of each mean. "
+            + "; ".join(f"`{m}`: regret@1 {span(m, 'regret@1')}, regret@5 {span(m, 'regret@5')}" for m in rows)
+            + ". With so few independent data sets such intervals run narrow, so read them as a lower bound on "
+              "the uncertainty.")
+    vs = iv.get("vs_average_rank", {}).get(shipped)
+    if vs:
+        text += (f" On the same draws `{shipped}`'s mean regret@1 is lower than `average_rank`'s in "
+                 f"{100 * vs['regret@1']['lower']:.1f} % of them (regret@5: {100 * vs['regret@5']['lower']:.1f} %).")
+    return text
 
 
 def _rule_sentence(ev: dict) -> str:

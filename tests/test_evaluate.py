@@ -47,6 +47,11 @@ def test_loto_meta_model_beats_random_on_learnable_histories():
     assert "regret@10" in render(result) and "spread@10" in render(result)
     assert "spread@5" in s["gbm"] and "spread@5" not in s["random"]
     assert s["gbm"]["spread@1"] == s["gbm"]["regret@1"]  # the top pick has no twin to skip
+    lo, hi = result["intervals"]["methods"]["gbm"]["regret@5"]
+    assert lo <= s["gbm"]["regret@5"] <= hi
+    assert result["intervals"]["data_sets"] == 4
+    assert 0.0 <= result["intervals"]["vs_average_rank"]["gbm"]["regret@1"]["lower"] <= 1.0
+    assert "bootstrap interval" in render(result)
 
 
 def test_loto_needs_two_tasks():

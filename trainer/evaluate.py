@@ -32,6 +32,7 @@ import numpy as np
 
 from ..agent.candidates import MIN_DISTANCE, scale_encoded, spread_picks
 from .fit import Dataset, build_dataset
+from .intervals import LEVEL, RESAMPLES, bootstrap_interval, paired_lower_share
 from .learners import LEARNERS, task_group
 from .loto import DEFAULT_RULE, RULE, RULES, held_out_scores, inner_scores, nested_choices, spearman
 from .regret import best_of_k_regret, normalised_regrets
@@ -150,7 +151,28 @@ def evaluate_loto(frame, methods: Sequence[str] = METHODS, ks: Sequence[int] = K
                          "by_rule": by_rule}
     summary = {m: {key: _nanmean([per_task[t][m][key] for t in tasks if m in per_task[t]])
                    for key in per_task[tasks[0]][LEARNERS[0] if m == NESTED else m]} for m in methods}
-    return {**out, "summary": summary, "per_task": per_task}
+    return {**out, "summary": summary, "intervals": _intervals(per_task, tasks, methods, ks, seed),
+            "per_task": per_task}
+
+
+def _intervals(per_task: Dict[str, Any], tasks: Sequence[str], methods: Sequence[str], ks: Sequence[int],
+               seed: int) -> Dict[str, Any]:
+    """Bootstrap intervals of each method's means over data sets, and how often each method's mean
+    regret is lower than the average-rank portfolio's on the same draws (:mod:`.intervals`)."""
+    groups = {t: task_group(t) for t in tasks}
+    keys = (*(f"regret@{k}" for k in ks), "spearman")
+
+    def column(method: str, key: str) -> Dict[str, float]:
+        return {t: float(per_task[t][method][key]) for t in tasks if method in per_task[t]}
+
+    out: Dict[str, Any] = {"level": LEVEL, "resamples": RESAMPLES, "unit": "data set", "data_sets": len(set(groups.values())),
+                           "methods": {m: {key: list(bootstrap_interval(column(m, key), groups, seed=seed)) for key in keys}
+                                       for m in methods}}
+    if "average_rank" in methods:
+        out["vs_average_rank"] = {m: {f"regret@{k}": paired_lower_share(column(m, f"regret@{k}"),
+                                                                        column("average_rank", f"regret@{k}"), groups, seed=seed)
+                                      for k in ks} for m in methods if m != "average_rank"}
+    return out
 
 
 def _evaluate_task(data: Dataset, task: str, tasks: Sequence[str], methods, ks, seed: int,
@@ -195,6 +217,24 @@ def _nanmean(xs: List[float]) -> float:
     return float(np.mean(xs)) if xs else float("nan")
 
 
+def _render_intervals(result: Dict[str, Any]) -> List[str]:
+    iv = result.get("intervals")
+    if not iv:
+        return []
+    keys = [f"regret@{k}" for k in result["ks"]]
+    head = f"{'interval':<14}" + "".join(f"{key:>15}" for key in keys)
+    lines = ["", f"{100 * iv['level']:g}% bootstrap interval of the means over {iv['data_sets']} data sets "
+                 f"({iv['resamples']} draws with replacement)", head, "-" * len(head)]
+    for method, row in iv["methods"].items():
+        lines.append(f"{method:<14}" + "".join(f"{f'{row[key][0]:.3f}-{row[key][1]:.3f}':>15}" for key in keys))
+    if "vs_average_rank" in iv:
+        head = f"{'< avg rank':<14}" + "".join(f"{key:>15}" for key in keys)
+        lines += ["", "share of draws in which the mean regret is lower than average_rank's", head, "-" * len(head)]
+        for method, row in iv["vs_average_rank"].items():
+            lines.append(f"{method:<14}" + "".join(f"{100 * row[key]['lower']:>14.1f}%" for key in keys))
+    return lines
+
+
 def render(result: Dict[str, Any]) -> str:
     """A table: one row per method, mean over held-out tasks."""
     ks = result["ks"]
@@ -213,6 +253,7 @@ def render(result: Dict[str, Any]) -> str:
             figures = ", ".join(f"{key} {value:.4f}" for key, value in entry["summary"].items() if key != "spearman")
             lines.append(f"  rule {rule}{' (fit uses it)' if rule == result['nested'].get('rule_name') else ''}: "
                          f"{figures} ({entry['rule']})")
+    lines += _render_intervals(result)
     spread = [m for m, row in result["summary"].items() if f"spread@{ks[-1]}" in row]
     if spread:
         head = f"{'as tune picks':<14}" + "".join(f"{'spread@' + str(k):>11}" for k in ks)
