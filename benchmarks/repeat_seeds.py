@@ -43,7 +43,8 @@ def choose(histories: str, task: str, top: int, k: int, learner: str):
     test = data.tasks == task
     train = np.array([task_group(t) != task_group(task) for t in data.tasks])
     with one_thread():
-        scores = fit_learner(learner, data.x[train], data.y[train], data.tasks[train], 0).predict(data.x[test])
+        scores = fit_learner(learner, data.x[train], data.y[train], data.tasks[train], 0,
+                             feature_names=data.feature_names).predict(data.x[test])
     rows = frame[frame["task"] == task].reset_index(drop=True)
     if not np.allclose(rows["value"].to_numpy(dtype=float), data.values[test]):
         raise SystemExit(f"{task}: the history rows and the fitted dataset disagree (failed trials?)")

@@ -47,6 +47,8 @@ def metadata(fitted: FittedMetaModel, parity: Dict[str, Any]) -> Dict[str, Any]:
         "input_name": INPUT_NAME,
         "feature_names": list(fitted.feature_names),
         "meta_feature_names": list(fitted.meta_feature_names),
+        # Computed inside the graph from ``feature_names``; the device passes only those.
+        "derived_features": derived_features(fitted.estimator),
         "search_space": fitted.space.to_dict(),
         "target": fitted.target,
         "learner": fitted.learner,
@@ -59,11 +61,22 @@ def metadata(fitted: FittedMetaModel, parity: Dict[str, Any]) -> Dict[str, Any]:
     }
 
 
+def derived_features(estimator) -> Dict[str, str]:
+    """``{name: definition}`` of the columns the estimator appends to its input (:mod:`..trainer.derived`)."""
+    from ..trainer.derived import describe
+
+    steps = dict(getattr(estimator, "steps", ()))
+    return describe(steps["derive"].names) if "derive" in steps else {}
+
+
 def to_onnx(fitted: FittedMetaModel):
     """The skl2onnx graph (float32 input ``features`` of shape [None, n_features])."""
     from skl2onnx import convert_sklearn
     from skl2onnx.common.data_types import FloatTensorType
 
+    from ..trainer.derived import register_onnx_converter
+
+    register_onnx_converter()
     n = len(fitted.feature_names)
     types = [(INPUT_NAME, FloatTensorType([None, n]))]
     model = convert_sklearn(fitted.estimator, initial_types=types, target_opset=TARGET_OPSET)

@@ -47,8 +47,12 @@ def test_held_out_scores_fit_once_per_group_without_its_rows():
     assert sorted(scores) == ["t0", "t1", "t1@n150", "t2"]
     for task in ("t1", "t1@n150"):  # the sibling is left out too: same model as fitted by hand
         train = np.array([task_group(t) != "t1" for t in data.tasks])
-        by_hand = fit_learner("gbm", data.x[train], data.y[train], data.tasks[train]).predict(data.x[data.tasks == task])
+        by_hand = fit_learner("gbm", data.x[train], data.y[train], data.tasks[train],
+                              feature_names=data.feature_names).predict(data.x[data.tasks == task])
         np.testing.assert_allclose(scores[task], by_hand)
+    plain = held_out_scores(data, "gbm", derived=False)["t1"]  # without the derived features
+    by_hand = fit_learner("gbm", data.x[train], data.y[train], data.tasks[train]).predict(data.x[data.tasks == "t1"])
+    np.testing.assert_allclose(plain, by_hand)
 
 
 def test_leave_one_task_out_means_its_per_task_figures():

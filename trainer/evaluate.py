@@ -113,9 +113,11 @@ def _nearest_task(data: Dataset, task: str, others: Sequence[str]) -> str:
 
 
 def evaluate_loto(frame, methods: Sequence[str] = METHODS, ks: Sequence[int] = KS, seed: int = 0,
-                  space=None, learner_params: Optional[Dict[str, Any]] = None, nested: bool = False) -> Dict[str, Any]:
+                  space=None, learner_params: Optional[Dict[str, Any]] = None, nested: bool = False,
+                  derived: bool = True) -> Dict[str, Any]:
     """Leave-one-task-out scores for every method: per task and averaged. ``learner_params``
-    override the learners' shipped settings (:func:`~.learners.make_learner`).
+    override the learners' shipped settings (:func:`~.learners.make_learner`); ``derived=False``
+    fits the learners without the derived features that ``fit`` adds (:mod:`.derived`).
 
     ``nested`` adds the row :data:`NESTED`: each held-out task scored with the learner that
     ``fit --learner auto`` chooses from the other tasks alone (it needs every learner in
@@ -132,11 +134,11 @@ def evaluate_loto(frame, methods: Sequence[str] = METHODS, ks: Sequence[int] = K
     tasks = sorted(set(data.tasks))
     if len(tasks) < 2:
         raise ValueError(f"leave-one-task-out needs at least 2 tasks; the store has {len(tasks)}")
-    predicted = {m: held_out_scores(data, m, seed, learner_params) for m in methods if m in LEARNERS}
+    predicted = {m: held_out_scores(data, m, seed, learner_params, derived) for m in methods if m in LEARNERS}
     per_task = {task: _evaluate_task(data, task, tasks, methods, ks, seed, predicted) for task in tasks}
     out: Dict[str, Any] = {"method": "leave-one-task-out", "tasks": tasks, "ks": list(ks)}
     if nested:
-        inner = inner_scores(data, LEARNERS, seed, learner_params)
+        inner = inner_scores(data, LEARNERS, seed, learner_params, derived)
         by_rule = {}
         for rule in RULES:
             picks = nested_choices(data, inner, rule)

@@ -205,7 +205,7 @@ def fit_metamodel(frame, space: Optional[SearchSpace] = None, learner: str = "gb
     else:
         validation = leave_one_task_out(data, learner, seed) if validate and len(tasks) >= 2 else {}
     with one_thread():
-        estimator = fit_learner(learner, data.x, data.y, data.tasks, seed)
+        estimator = fit_learner(learner, data.x, data.y, data.tasks, seed, feature_names=data.feature_names)
     rng = np.random.default_rng(seed)
     holdout = data.x[rng.choice(len(data.x), size=min(200, len(data.x)), replace=False)]
     provenance = {"tasks": tasks, "rows": int(len(data.x)),

@@ -7,7 +7,7 @@ without importing the whole fitting pipeline.
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Sequence
 
 import numpy as np
 
@@ -45,12 +45,27 @@ def task_balanced_weights(tasks: np.ndarray) -> np.ndarray:
 
 
 def fit_learner(name: str, x: np.ndarray, y: np.ndarray, tasks: np.ndarray, seed: int = 0,
-                params: Optional[Dict[str, Any]] = None):
+                params: Optional[Dict[str, Any]] = None, feature_names: Optional[Sequence[str]] = None):
     """Fit the learner ``name`` (one of :data:`LEARNERS`) on rows of ``tasks``; ``params`` override
-    its settings (:func:`make_learner`)."""
+    its settings (:func:`make_learner`). With ``feature_names`` that support derived features
+    (:mod:`.derived`), the learner is the last step of a pipeline that appends them, so its
+    ``predict`` takes the same columns as ``x``."""
     base, balanced = (name[:-len("_balanced")], True) if name.endswith("_balanced") else (name, False)
     weights = task_balanced_weights(tasks) if balanced else None
-    return make_learner(base, seed, params).fit(x, y, sample_weight=weights)
+    model = make_learner(base, seed, params)
+    names: Sequence[str] = ()
+    if feature_names is not None:
+        from .derived import derived_weights
+
+        derived, names = derived_weights(feature_names)
+    if not names:
+        return model.fit(x, y, sample_weight=weights)
+    from sklearn.pipeline import Pipeline
+
+    from .derived import DerivedFeatures
+
+    pipeline = Pipeline([("derive", DerivedFeatures(derived, tuple(names))), ("model", model)])
+    return pipeline.fit(x, y, model__sample_weight=weights)
 
 
 def make_learner(name: str = "gbm", seed: int = 0, params: Optional[Dict[str, Any]] = None):

@@ -48,9 +48,10 @@ def spearman(a: np.ndarray, b: np.ndarray) -> float:
     return float(spearmanr(a, b).statistic)
 
 
-def held_out_scores(data: "Dataset", learner: str, seed: int = 0,
-                    params: Optional[Dict[str, Any]] = None) -> Dict[str, np.ndarray]:
-    """``{task: scores of its rows}``, each from ``learner`` fitted on the other groups' rows."""
+def held_out_scores(data: "Dataset", learner: str, seed: int = 0, params: Optional[Dict[str, Any]] = None,
+                    derived: bool = True) -> Dict[str, np.ndarray]:
+    """``{task: scores of its rows}``, each from ``learner`` fitted on the other groups' rows
+    (``derived``: with the derived features of :mod:`.derived`, as ``fit`` ships it)."""
     groups = np.array([task_group(t) for t in data.tasks])
     out: Dict[str, np.ndarray] = {}
     with one_thread():
@@ -58,17 +59,18 @@ def held_out_scores(data: "Dataset", learner: str, seed: int = 0,
             train = groups != group
             if not train.any():
                 continue
-            model = fit_learner(learner, data.x[train], data.y[train], data.tasks[train], seed, params)
+            model = fit_learner(learner, data.x[train], data.y[train], data.tasks[train], seed, params,
+                                data.feature_names if derived else None)
             for task in sorted(set(data.tasks[groups == group])):
                 out[task] = model.predict(data.x[data.tasks == task])
     return out
 
 
 def leave_one_task_out(data: "Dataset", learner: str = "gbm", seed: int = 0,
-                       params: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+                       params: Optional[Dict[str, Any]] = None, derived: bool = True) -> Dict[str, Any]:
     """Top-1 normalised regret and Spearman correlation per held-out task, and their means."""
     per_task = {}
-    for task, scores in held_out_scores(data, learner, seed, params).items():
+    for task, scores in held_out_scores(data, learner, seed, params, derived).items():
         test = data.tasks == task
         per_task[task] = {"regret_top1": best_of_k_regret(data.values[test], scores, 1, data.directions[task]),
                           "spearman": spearman(scores, data.y[test]), "n": int(test.sum())}
@@ -103,8 +105,8 @@ def subset(data: "Dataset", rows: np.ndarray) -> "Dataset":
                    log_cost=None if data.log_cost is None else data.log_cost[rows])
 
 
-def inner_scores(data: "Dataset", learners: Sequence[str], seed: int = 0,
-                 params: Optional[Dict[str, Any]] = None) -> Dict[str, Dict[str, Tuple[Optional[float], Optional[float]]]]:
+def inner_scores(data: "Dataset", learners: Sequence[str], seed: int = 0, params: Optional[Dict[str, Any]] = None,
+                 derived: bool = True) -> Dict[str, Dict[str, Tuple[Optional[float], Optional[float]]]]:
     """``{group: {learner: (mean top-1 regret, mean Spearman)}}``: leave-one-task-out over the
     *other* groups only, for each group (fewer than two other groups: no entry)."""
     groups = np.array([task_group(t) for t in data.tasks])
@@ -113,7 +115,7 @@ def inner_scores(data: "Dataset", learners: Sequence[str], seed: int = 0,
         inner = subset(data, groups != group)
         if len({task_group(t) for t in inner.tasks}) < 2:
             continue
-        runs = {m: leave_one_task_out(inner, m, seed, params) for m in learners}
+        runs = {m: leave_one_task_out(inner, m, seed, params, derived) for m in learners}
         out[group] = {m: (r["mean_regret_top1"], r["mean_spearman"]) for m, r in runs.items()}
     return out
 
