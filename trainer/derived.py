@@ -12,9 +12,10 @@ as one more column:
   (Goyal et al., 2017) keeps this ratio constant as the batch grows.
 
 Both are computed inside the estimator (:class:`DerivedFeatures`, the first step of a
-scikit-learn pipeline) and inside the exported ONNX graph (a ``MatMul`` and a ``Concat``,
-:func:`register_onnx_converter`), so the device's input is unchanged: the task's meta-features
-and the encoded config, in the order the file's metadata names. Spaces or meta-features that lack
+scikit-learn pipeline) and inside the exported ONNX graph (``MatMul``, the rounding to
+:data:`DECIMALS` as ``Mul``/``Round``/``Div``, and ``Concat``; :func:`register_onnx_converter`),
+so the device's input is unchanged: the task's meta-features and the encoded config, in the order
+the file's metadata names. Spaces or meta-features that lack
 a combination's inputs (imported histories with their own) simply go without it.
 """
 
@@ -47,7 +48,7 @@ def derived_weights(feature_names: Sequence[str]) -> Tuple[np.ndarray, List[str]
 
 
 def describe(names: Sequence[str]) -> Dict[str, str]:
-    """``{name: "a*x + b*y: why"}`` for the metadata of an exported file."""
+    """``{name: "x - y: why"}`` for the metadata of an exported file."""
     def formula(terms: Dict[str, float]) -> str:
         text = ""
         for term, coef in terms.items():
@@ -59,10 +60,10 @@ def describe(names: Sequence[str]) -> Dict[str, str]:
     return {n: f"{formula(DERIVED[n][0])}: {DERIVED[n][1]}" for n in names}
 
 
-# Derived values are rounded to this many decimals (of log10 units: 0.02 %). Two settings whose
-# ratios are equal in exact arithmetic (batch 16 of 300 examples, batch 32 of 600) differ in the
-# last float32 bit otherwise, and a tree threshold between two adjacent float32 values cannot be
-# stored in float32, so onnxruntime and scikit-learn would send such rows down different branches.
+# Derived values are rounded to this many decimals (of log10 units: 0.02 %). Without it, two
+# settings whose ratios are equal in exact arithmetic (batch 16 of 300 examples, batch 32 of 600)
+# differ in the last float32 bit, and a tree threshold between two adjacent float32 values cannot
+# be stored in float32, so onnxruntime and scikit-learn would send such rows down different branches.
 DECIMALS = 4
 
 
