@@ -387,6 +387,21 @@ def benchmarks_block() -> str:
                         + ((" (tied at zero regret on every task and seed)" if at_zero else " (tied)")
                            if len(leaders) > 1 else ""))
         lines += ["", "Best average rank " + "; ".join(best) + "."]
+        shares = summ.get("target_rank_lower_share")
+        if shares:
+            def rival(f: float) -> str:  # the best-ranked other method at this budget
+                ranks = summ["average_rank"][f"{f:g}"]
+                return min((m for m in rp["methods"] if m != "hpo_agent"), key=lambda m: ranks[m])
+
+            draws = summ["rank_draws"]
+            lines += ["", f"How firm those ranks are: the {len(rp['tasks'])} tasks come from {draws['data_sets']} data "
+                          f"sets; redrawing the data sets with replacement ({draws['resamples']} draws; a task's seeds "
+                          "and the variants "
+                          "of one data set go together), hpo-agent's average rank is lower than the best other "
+                          "method's in "
+                          + "; ".join(f"{100 * shares[f'{f:g}'][rival(f)]['lower']:.0f} % of draws @{100 * f:g} % "
+                                      f"(`{rival(f)}`; tied in {100 * shares[f'{f:g}'][rival(f)]['tied']:.0f} %)"
+                                      for f in fracs) + "."]
         sp = summ.get("speedup_to_reference_final_regret")
         if sp:
             lines += ["", f"Time for Bayesian optimisation (`{sp['reference']}`) to reach its own final regret "

@@ -98,6 +98,21 @@ def test_summary_ranks_ties_and_speedup():
     assert out["average_rank"]["0.05"] == {"gp": 2.5, "hpo_agent": 1.0, "grid": 2.5}
     assert out["average_rank"]["0.2"] == {"gp": 1.5, "hpo_agent": 1.5, "grid": 3.0}
     assert out["speedup_to_reference_final_regret"]["median"] == pytest.approx(5.0)
+    shares = out["target_rank_lower_share"]
+    assert shares["0.05"]["gp"]["lower"] == 1.0 and shares["0.2"]["gp"]["tied"] == 1.0
+    assert set(shares["0.05"]) == {"gp", "grid"}
+
+
+def test_rank_shares_draw_variants_of_a_data_set_together():
+    # hpo_agent ranks first on d and d@n300 (one data set) and last on e: drawn by data set, the
+    # two d tasks count as one unit, so hpo_agent's rank is the lower one in about 3 of 4 draws
+    # (lower unless only e is drawn), not 7 of 8 as three independent tasks would give.
+    def run(best):
+        return {m: {0: [(0.0, 1.0), (1.0, 0.0 if m == best else 0.5)]} for m in ("hpo_agent", "gp")}
+
+    runs = {"d": run("hpo_agent"), "d@n300": run("hpo_agent"), "e": run("gp")}
+    share = rp.summarise(runs, {t: 10.0 for t in runs}, fractions=(0.5,))["target_rank_lower_share"]["0.5"]["gp"]
+    assert 0.65 < share["lower"] < 0.85
 
 
 def test_replay_benchmark_runs_on_a_slice_of_the_committed_histories(tmp_path, monkeypatch):

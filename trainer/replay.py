@@ -314,6 +314,22 @@ def _ranks(values: Sequence[float]) -> List[float]:
     return ranks
 
 
+def _rank_shares(ranks: np.ndarray, tasks: Sequence[str], n_seeds: int, methods: Sequence[str],
+                 target: str) -> Dict[str, Dict[str, float]]:
+    """For each other method, how often ``target``'s average rank is lower than the method's when
+    the data sets are drawn with replacement (:mod:`.intervals`; a task's seeds, and the variants of
+    one data set, go together). ``ranks`` holds one row per (task, seed) problem, tasks outer."""
+    from .intervals import paired_lower_share
+    from .learners import task_group
+
+    per_task = ranks.reshape(len(tasks), n_seeds, len(methods)).mean(axis=1)
+    groups = {t: task_group(t) for t in tasks}
+    j = list(methods).index(target)
+    mine = {t: float(per_task[i, j]) for i, t in enumerate(tasks)}
+    return {m: paired_lower_share(mine, {t: float(per_task[i, k]) for i, t in enumerate(tasks)}, groups)
+            for k, m in enumerate(methods) if m != target}
+
+
 def summarise(runs: Dict[str, Dict[str, Dict[int, Sequence[tuple]]]], full_costs: Dict[str, float],
               fractions: Sequence[float] = FRACTIONS, reference: str = "gp",
               target: str = "hpo_agent") -> Dict[str, Any]:
@@ -322,7 +338,8 @@ def summarise(runs: Dict[str, Dict[str, Dict[int, Sequence[tuple]]]], full_costs
     ``runs[task][method][seed]`` is a trace. Every (task, seed) pair is one ranking "problem";
     the speed-up is, per problem, the time ``reference`` takes to reach its own final regret
     divided by the time ``target`` takes to reach the same regret (median over problems; ``inf``
-    where ``target`` never gets there counts as 0×).
+    where ``target`` never gets there counts as 0×). ``target_rank_lower_share`` says, per budget
+    and other method, how often ``target``'s average rank is the lower one over redrawn data sets.
     """
     tasks = sorted(runs)
     methods = list(runs[tasks[0]])
@@ -339,6 +356,13 @@ def summarise(runs: Dict[str, Dict[str, Dict[int, Sequence[tuple]]]], full_costs
         ranks = np.array([_ranks(list(row)) for row in per_problem])
         out["mean_regret"][key] = {m: float(arr[:, j].mean()) for j, m in enumerate(methods)}
         out["average_rank"][key] = {m: float(ranks[:, j].mean()) for j, m in enumerate(methods)}
+        if target in methods:
+            out.setdefault("target_rank_lower_share", {})[key] = _rank_shares(ranks, tasks, len(seeds), methods, target)
+    if target in methods:
+        from .intervals import RESAMPLES
+        from .learners import task_group
+
+        out["rank_draws"] = {"data_sets": len({task_group(t) for t in tasks}), "resamples": RESAMPLES}
     if reference in methods and target in methods:
         ratios = []
         for task in tasks:
