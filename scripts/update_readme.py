@@ -157,6 +157,8 @@ def _interval_line(ev: dict, shipped: str) -> str:
         return f"{ev['summary'][method][key]:.3f} ({lo:.3f}–{hi:.3f})"
 
     rows = [m for m in ("fit_auto", shipped) if m in iv["methods"]]
+    if len(rows) == 2 and iv["methods"]["fit_auto"] == iv["methods"][shipped]:
+        rows = [shipped]  # the rule picked the shipped learner on every held-out task: one row says it
     text = (f"How certain these means are: {len(ev['tasks'])} held-out tasks come from {iv['data_sets']} data sets, "
             f"so `evaluate` redraws the data sets with replacement ({iv['resamples']} draws; the variants of one "
             f"data set are drawn together) and reports the {100 * iv['level']:g} % interval of each mean. "

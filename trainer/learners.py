@@ -53,17 +53,13 @@ def fit_learner(name: str, x: np.ndarray, y: np.ndarray, tasks: np.ndarray, seed
     base, balanced = (name[:-len("_balanced")], True) if name.endswith("_balanced") else (name, False)
     weights = task_balanced_weights(tasks) if balanced else None
     model = make_learner(base, seed, params)
-    names: Sequence[str] = ()
-    if feature_names is not None:
-        from .derived import derived_weights
-
-        derived, names = derived_weights(feature_names)
-    if not names:
-        return model.fit(x, y, sample_weight=weights)
     from sklearn.pipeline import Pipeline
 
-    from .derived import DerivedFeatures
+    from .derived import DerivedFeatures, derived_weights
 
+    derived, names = derived_weights(feature_names or ())
+    if not names:
+        return model.fit(x, y, sample_weight=weights)
     pipeline = Pipeline([("derive", DerivedFeatures(derived, tuple(names))), ("model", model)])
     return pipeline.fit(x, y, model__sample_weight=weights)
 

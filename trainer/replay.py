@@ -42,6 +42,8 @@ from ..agent.candidates import MIN_DISTANCE, Candidate, rank
 from ..agent.records import Outcome, TrialResult
 from ..agent.scheduler import SuccessiveHalving
 from ..agent.space import SearchSpace, config_key
+from .intervals import RESAMPLES, paired_lower_share
+from .learners import task_group
 from .regret import normalised_regrets
 
 METHODS = ("grid", "random", "tpe", "gp", "tpe_sha", "hpo_agent")
@@ -319,9 +321,6 @@ def _rank_shares(ranks: np.ndarray, tasks: Sequence[str], n_seeds: int, methods:
     """For each other method, how often ``target``'s average rank is lower than the method's when
     the data sets are drawn with replacement (:mod:`.intervals`; a task's seeds, and the variants of
     one data set, go together). ``ranks`` holds one row per (task, seed) problem, tasks outer."""
-    from .intervals import paired_lower_share
-    from .learners import task_group
-
     per_task = ranks.reshape(len(tasks), n_seeds, len(methods)).mean(axis=1)
     groups = {t: task_group(t) for t in tasks}
     j = list(methods).index(target)
@@ -359,9 +358,6 @@ def summarise(runs: Dict[str, Dict[str, Dict[int, Sequence[tuple]]]], full_costs
         if target in methods:
             out.setdefault("target_rank_lower_share", {})[key] = _rank_shares(ranks, tasks, len(seeds), methods, target)
     if target in methods:
-        from .intervals import RESAMPLES
-        from .learners import task_group
-
         out["rank_draws"] = {"data_sets": len({task_group(t) for t in tasks}), "resamples": RESAMPLES}
     if reference in methods and target in methods:
         ratios = []
