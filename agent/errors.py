@@ -1,4 +1,8 @@
-"""The errors a tune run raises on purpose; the CLI turns each into one line and an exit code."""
+"""The errors raised on purpose; the CLI turns each into one line and an exit code.
+
+The task errors subclass ``ValueError`` so that library callers who catch ``ValueError`` keep
+working; the CLI tells them apart to choose the exit code.
+"""
 
 from __future__ import annotations
 
@@ -9,3 +13,12 @@ class TuneError(RuntimeError):
 
 class BudgetError(ValueError):
     """The budget cannot hold even one short trial (a usage error: exit code 2)."""
+
+
+class TaskOptionError(ValueError):
+    """A task name or task option the task does not accept (a usage error: exit code 2)."""
+
+
+class DataError(ValueError):
+    """A task's data cannot be used as given: a missing, empty, unreadable or malformed file, too
+    few rows, or an unreachable hub. The message names the file and what is accepted (exit code 1)."""

@@ -69,6 +69,37 @@ def test_missing_or_corrupt_model_is_one_line_exit_1(tmp_path):
     assert "Traceback" not in result.output
 
 
+def _bad_data_files(tmp_path):
+    (tmp_path / "empty.csv").write_text("text,label\n")
+    (tmp_path / "bad.parquet").write_text("not parquet")
+    (tmp_path / "notes.npz").write_text("not an archive")
+    (tmp_path / "cols.csv").write_text("a,b\n1,2\n3,4\n")
+    return {"csv:empty.csv": "empty.csv has no data rows", "csv:bad.parquet": "bad.parquet as parquet",
+            "npz:notes.npz": "is not a NumPy .npz file", "csv:cols.csv": "has no column 'text'",
+            "csv:missing.csv": "missing.csv does not exist"}
+
+
+def test_unusable_data_is_one_line_exit_1(tmp_path):
+    for task, expected in _bad_data_files(tmp_path).items():
+        scheme, name = task.split(":")
+        result = invoke("tune", "--task", f"{scheme}:{tmp_path / name}", "--budget", "1m", "--out", str(tmp_path / "runs"))
+        last = result.output.strip().splitlines()[-1]
+        assert result.exit_code == 1, (task, result.output)
+        assert last.startswith("hpo-agent: error: ") and expected in last, (task, last)
+        assert "Traceback" not in result.output and "Error:" not in last and "--debug" not in last, (task, last)
+
+
+@pytest.mark.parametrize("option, expected", [("foo=1", "does not take option 'foo'"),
+                                              ("task_type=ranking", "must be 'classification' or 'regression'")])
+def test_task_option_the_task_does_not_take_is_exit_2(tmp_path, option, expected):
+    data = tmp_path / "d.csv"
+    data.write_text("text,label\n" + "".join(f"row {i},{i % 2}\n" for i in range(20)))
+    result = invoke("tune", "--task", f"csv:{data}", "--task-option", option, "--budget", "1m",
+                    "--out", str(tmp_path / "runs"))
+    assert result.exit_code == 2, result.output
+    assert expected in result.output.strip().splitlines()[-1]
+
+
 def test_resume_without_journal_says_so(tmp_path):
     result = invoke("tune", "--task", "iris", "--budget", "1m", "--resume", "--out", str(tmp_path))
     assert result.exit_code == 1

@@ -1,8 +1,9 @@
 """The ``hpo-agent`` command line: a thin shell over the library.
 
 Commands are imported lazily, one module each, so ``hpo-agent --help`` imports click and
-nothing heavy. Errors end as one line on stderr: exit 2 for usage errors (bad option values),
-1 for runtime failures; ``hpo-agent --debug ...`` shows tracebacks instead.
+nothing heavy. Errors end as one line on stderr: exit 2 for usage errors (bad option values, a
+task option the task does not take), 1 for runtime failures (a data file that cannot be used, a
+corrupt meta-model); ``hpo-agent --debug ...`` shows tracebacks instead.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import sys
 from typing import Optional
 
 import click
+
+from ..errors import DataError, TaskOptionError
 
 # name → (module, short help). Help text lives here so `--help` need not import any command.
 COMMANDS = {
@@ -71,6 +74,11 @@ class _Root(click.Group):
                 raise
             click.echo(f"hpo-agent: error: {_one_line(exc.format_message())}", err=True)
             return _exit(exc.exit_code, standalone_mode)
+        except (TaskOptionError, DataError) as exc:  # raised on purpose, with a message that says it all
+            if debug:
+                raise
+            click.echo(f"hpo-agent: error: {_one_line(str(exc))}", err=True)
+            return _exit(2 if isinstance(exc, TaskOptionError) else 1, standalone_mode)
         except click.exceptions.Abort:
             click.echo("hpo-agent: interrupted", err=True)
             return _exit(130, standalone_mode)

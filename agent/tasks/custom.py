@@ -24,11 +24,13 @@ exactly as for the hub tasks; ``max_train``, ``max_validation`` and ``max_test``
 from __future__ import annotations
 
 import os
+import zipfile
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional
 
 import numpy as np
 
+from ..errors import DataError, TaskOptionError
 from ..metafeatures import TaskDescription
 from .base import Metric, Task
 from .hub import load_files, plan_splits
@@ -82,7 +84,7 @@ class CustomTextTask(TextTask):
         self.path = os.path.expanduser(str(path))
         self.text_column, self.pair_column, self.label_column = text_column, text_pair_column, label_column
         if task_type is not None and task_type not in ("classification", "regression"):
-            raise ValueError(f"task_type is '{task_type}', but must be 'classification' or 'regression'")
+            raise TaskOptionError(f"task_type is '{task_type}', but must be 'classification' or 'regression'")
         self._task_type_option = task_type
         self.task_type = task_type or "classification"
         super().__init__(name=name or f"csv_{_slug(self.path)}", **kwargs)
@@ -98,28 +100,22 @@ class CustomTextTask(TextTask):
                         files[split] = str(found[0])
                         break
             if "train" not in files:
-                raise ValueError(f"folder {p} has no train.csv / train.parquet / train.jsonl file")
+                raise DataError(f"folder {p} has no train.csv / train.parquet / train.jsonl file")
             return files
         if not p.is_file():
-            raise ValueError(f"data file {p} does not exist")
+            raise DataError(f"data file {p} does not exist")
         if p.suffix.lower() not in _BUILDERS:
-            raise ValueError(f"cannot read {p.name}: use a .csv, .tsv, .parquet, .jsonl or .json file")
+            raise DataError(f"cannot read {p.name}: use a .csv, .tsv, .parquet, .jsonl or .json file")
         return {"train": str(p)}
 
     def read_splits(self) -> Dict[str, TextData]:
         files = self._files()
         suffixes = {Path(f).suffix.lower() for f in files.values()}
         if len(suffixes) > 1:
-            raise ValueError(f"split files mix formats {sorted(suffixes)}; use one format")
+            raise DataError(f"split files mix formats {sorted(suffixes)}; use one format")
         suffix = suffixes.pop()
         if suffix == ".tsv":
-            import datasets
-
-            from .hub import quiet_datasets
-
-            with quiet_datasets():
-                loaded = datasets.load_dataset("csv", data_files=files, delimiter="\t")
-            loaded = {s: loaded[s] for s in loaded}
+            loaded = load_files("csv", files, delimiter="\t")
         else:
             loaded = load_files(_BUILDERS[suffix], files)
         raw_labels: Dict[str, List[Any]] = {}
@@ -127,7 +123,7 @@ class CustomTextTask(TextTask):
         for split, ds in loaded.items():
             for col in (self.text_column, self.pair_column, self.label_column):
                 if col and col not in ds.column_names:
-                    raise ValueError(f"{files[split]} has no column '{col}' (columns: {', '.join(ds.column_names)}); "
+                    raise DataError(f"{files[split]} has no column '{col}' (columns: {', '.join(ds.column_names)}); "
                                      "name yours with text_column= / label_column=")
             raw_labels[split] = list(ds[self.label_column])
             texts[split] = ([("" if t is None else str(t)) for t in ds[self.text_column]],
@@ -180,7 +176,7 @@ class ImageFolderTask(ImageClassificationTask):
     def load(self) -> None:
         root = Path(self.path)
         if not root.is_dir():
-            raise ValueError(f"image folder {root} does not exist")
+            raise DataError(f"image folder {root} does not exist")
         split_dirs = {"train": root / "train"}
         for split, names in (("validation", ("validation", "val")), ("test", ("test",))):
             for n in names:
@@ -191,7 +187,7 @@ class ImageFolderTask(ImageClassificationTask):
             split_dirs = {"train": root}
         listed = {split: _list_images(d) for split, d in split_dirs.items()}
         if not listed["train"][0]:
-            raise ValueError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) in class sub-folders of {split_dirs['train']}")
+            raise DataError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) in class sub-folders of {split_dirs['train']}")
         self.label_names = sorted({c for _, labels in listed.values() for c in labels})
         index = {c: i for i, c in enumerate(self.label_names)}
         labels = {s: np.asarray([index[c] for c in cs], dtype=np.int64) for s, (_, cs) in listed.items()}
@@ -212,20 +208,27 @@ class ImageFolderTask(ImageClassificationTask):
 def _read_npz(path: str) -> Dict[str, Any]:
     p = Path(os.path.expanduser(path))
     if not p.is_file():
-        raise ValueError(f"array file {p} does not exist")
-    with np.load(str(p), allow_pickle=False) as data:
-        arrays = {k: data[k] for k in data.files}
+        raise DataError(f"array file {p} does not exist")
+    with open(p, "rb") as handle:
+        magic = handle.read(4)
+    if magic != b"PK\x03\x04":  # an .npz file is a zip archive
+        raise DataError(f"{p} is not a NumPy .npz file; save arrays x and y with numpy.savez(path, x=..., y=...)")
+    try:
+        with np.load(str(p), allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files}
+    except (OSError, ValueError, zipfile.BadZipFile) as exc:  # a damaged archive; object arrays (never unpickled)
+        raise DataError(f"cannot read {p}: {' '.join(str(exc).split())}") from exc
     pairs = {}
     for split, keys in (("train", ("train", "")), ("validation", ("val", "validation", "valid")), ("test", ("test",))):
         for k in keys:
             xk, yk = ("x", "y") if not k else (f"x_{k}", f"y_{k}")
             if xk in arrays and yk in arrays:
                 if len(arrays[xk]) != len(arrays[yk]):
-                    raise ValueError(f"{p.name}: {xk} has {len(arrays[xk])} rows but {yk} has {len(arrays[yk])}")
+                    raise DataError(f"{p.name}: {xk} has {len(arrays[xk])} rows but {yk} has {len(arrays[yk])}")
                 pairs[split] = (arrays[xk], arrays[yk])
                 break
     if "train" not in pairs:
-        raise ValueError(f"{p.name} needs arrays x and y (or x_train and y_train); it has {', '.join(arrays) or 'none'}")
+        raise DataError(f"{p.name} needs arrays x and y (or x_train and y_train); it has {', '.join(arrays) or 'none'}")
     return pairs
 
 
@@ -276,7 +279,7 @@ class TabularTask(Task):
         self.path = str(path)
         self.name = name or f"npz_{_slug(self.path)}"
         if task_type is not None and task_type not in ("classification", "regression"):
-            raise ValueError(f"task_type is '{task_type}', but must be 'classification' or 'regression'")
+            raise TaskOptionError(f"task_type is '{task_type}', but must be 'classification' or 'regression'")
         self.task_type = task_type
         self.hidden = int(hidden)
         self.max_validation, self.max_test = max_validation, max_test
@@ -385,12 +388,12 @@ def npz_task(path: str, **options) -> Task:
     if x.ndim == 2:
         image_only = [k for k in ("model", "image_size", "augment", "weights_path") if k in options]
         if image_only:
-            raise ValueError(f"{path} holds a table (x of shape {x.shape}); options {image_only} apply to images")
+            raise TaskOptionError(f"{path} holds a table (x of shape {x.shape}); options {image_only} apply to images")
         return TabularTask(path, arrays=pairs, **options)
     if x.ndim not in (3, 4):
-        raise ValueError(f"{path}: x has shape {x.shape}; use (N, features) for a table or (N, H, W[, C]) for images")
+        raise DataError(f"{path}: x has shape {x.shape}; use (N, features) for a table or (N, H, W[, C]) for images")
     if options.get("task_type") not in (None, "classification"):
-        raise ValueError("image arrays support classification only")
+        raise TaskOptionError("image arrays support classification only")
     options.pop("task_type", None)
     options.setdefault("max_validation", IMAGE_MAX_VALIDATION)
     options.setdefault("max_test", IMAGE_MAX_TEST)
@@ -401,11 +404,11 @@ def custom_task(scheme: str, path: str, **options) -> Task:
     """The task for a ``scheme:path`` name (see the module docstring)."""
     scheme = scheme.lower()
     if not path:
-        raise ValueError(f"task '{scheme}:' needs a path after the colon, e.g. {scheme}:/data/mine")
+        raise TaskOptionError(f"task '{scheme}:' needs a path after the colon, e.g. {scheme}:/data/mine")
     if scheme in TABLE_SCHEMES:
         return CustomTextTask(path, **options)
     if scheme == "imagefolder":
         return ImageFolderTask(path, **options)
     if scheme == "npz":
         return npz_task(path, **options)
-    raise ValueError(f"unknown data scheme '{scheme}:'; use one of {', '.join(s + ':' for s in SCHEMES)}")
+    raise TaskOptionError(f"unknown data scheme '{scheme}:'; use one of {', '.join(s + ':' for s in SCHEMES)}")

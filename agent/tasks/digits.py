@@ -6,6 +6,7 @@ from typing import Any, Dict, Optional
 
 import numpy as np
 
+from ..errors import TaskOptionError
 from ..metafeatures import TaskDescription
 from ._tensor import TensorClassificationTask, stratified_split
 
@@ -79,7 +80,7 @@ class SklearnTableTask(TensorClassificationTask):
 
     def __init__(self, dataset: str, seed: int = 0, max_train: Optional[int] = None, data_dir: Optional[str] = None):
         if dataset not in _TABLES:
-            raise ValueError(f"unknown table '{dataset}'; known: {', '.join(_TABLES)}")
+            raise TaskOptionError(f"unknown table '{dataset}'; known: {', '.join(_TABLES)}")
         super().__init__(seed, max_train, data_dir)
         self.dataset = dataset
         self.name = dataset

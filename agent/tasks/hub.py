@@ -23,6 +23,8 @@ from typing import Any, Dict, Iterator, Optional, Sequence, Tuple
 
 import numpy as np
 
+from ..errors import DataError
+
 DATA_DIR_ENV = "HPO_AGENT_DATA_DIR"
 SPLITS = ("train", "validation", "test")
 
@@ -70,13 +72,35 @@ def quiet_datasets() -> Iterator[None]:
             datasets.enable_progress_bars()
 
 
-def load_files(builder: str, data_files: Dict[str, str]) -> Dict[str, Any]:
-    """``datasets.load_dataset(builder, data_files=...)`` as a ``{split: Dataset}`` dict."""
+def load_files(builder: str, data_files: Dict[str, str], **options: Any) -> Dict[str, Any]:
+    """``datasets.load_dataset(builder, data_files=..., **options)`` as a ``{split: Dataset}``
+    dict. A file that cannot be read raises :class:`DataError` naming it; a text file with no data
+    rows says so (``datasets`` only says that an "instruction corresponds to no data")."""
     import datasets
+    from datasets.utils import logging as ds_logging
 
-    with quiet_datasets():
-        loaded = datasets.load_dataset(builder, data_files=dict(data_files))
+    for path in data_files.values():
+        if builder in ("csv", "json", "text") and _data_lines(path, 2) < (2 if builder == "csv" else 1):
+            raise DataError(f"{path} has no data rows")
+    try:
+        with quiet_datasets():
+            ds_logging.set_verbosity(ds_logging.CRITICAL)  # the error below says it once, in one line
+            loaded = datasets.load_dataset(builder, data_files=dict(data_files), **options)
+    except Exception as exc:
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        raise DataError(f"cannot read {', '.join(sorted(set(data_files.values())))} as {builder}: {reason}") from exc
     return {split: loaded[split] for split in loaded}
+
+
+def _data_lines(path: str, enough: int) -> int:
+    """How many non-blank lines ``path`` has, counting no further than ``enough``."""
+    count = 0
+    with open(path, "rb") as handle:
+        for line in handle:
+            count += bool(line.strip())
+            if count >= enough:
+                break
+    return count
 
 
 def load_splits(source: HubSource, data_dir: Optional[str] = None) -> Dict[str, Any]:
@@ -96,7 +120,7 @@ def load_splits(source: HubSource, data_dir: Optional[str] = None) -> Dict[str, 
             loaded = datasets.load_dataset(source.hub_id, source.config)
     except Exception as exc:  # offline, unknown id, no network: one clear line
         what = source.hub_id + (f" (config {source.config})" if source.config else "")
-        raise ValueError(
+        raise DataError(
             f"cannot load {what}: {mirror_note}the hub is unreachable ({type(exc).__name__}); set "
             f"{DATA_DIR_ENV} or pass --data-dir / data_dir= to a local mirror holding "
             f"{source.folder}/<split>.parquet") from exc
@@ -149,7 +173,7 @@ def plan_splits(labels: Dict[str, np.ndarray], seed: int, max_train: Optional[in
     """
     usable = {s: np.asarray(y) for s, y in labels.items() if is_labelled(y)}
     if "train" not in usable:
-        raise ValueError(f"no labelled training split among {sorted(labels)}; a task needs labelled train rows")
+        raise DataError(f"no labelled training split among {sorted(labels)}; a task needs labelled train rows")
     rng = np.random.default_rng(seed)
     y_train = usable["train"]
     remaining = np.arange(len(y_train), dtype=np.int64)
@@ -161,7 +185,8 @@ def plan_splits(labels: Dict[str, np.ndarray], seed: int, max_train: Optional[in
         if cap is not None:
             k = min(k, int(cap))
         if k >= len(remaining):
-            raise ValueError(f"the training split has {len(y_train)} rows, too few to carve evaluation splits from")
+            raise DataError(f"the training split has {len(y_train)} rows, too few to carve validation and test splits from; "
+                            "give more rows, or validation and test files beside it")
         pick = stratified_sample(y_train[remaining], k, rng, stratify)
         taken = remaining[pick]
         remaining = np.setdiff1d(remaining, taken)

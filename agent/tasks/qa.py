@@ -23,6 +23,7 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence
 
 import numpy as np
 
+from ..errors import DataError, TaskOptionError
 from ..metafeatures import TaskDescription
 from ..models.text import family_of
 from .base import Metric, Task
@@ -80,7 +81,7 @@ def arrange_examples(loaded: Dict[str, List[QAExample]], seed: int, max_train: O
     else:
         pool = loaded.get("validation") or []
         if len(pool) < 3:
-            raise ValueError(f"too few questions ({len(pool)}) to split into train, validation and test")
+            raise DataError(f"too few questions ({len(pool)}) to split into train, validation and test")
         titles = [e.title for e in pool]
         groups = titles if len(set(titles)) >= 5 else [e.context for e in pool]
         tr, va, te = group_split(groups, fractions, seed)
@@ -113,9 +114,9 @@ class QATask(Task):
         self.max_length = int(max_length)
         self.doc_stride = int(doc_stride)
         if self.max_length < 64:
-            raise ValueError(f"max_length is {self.max_length}, but QA needs >= 64 tokens (question + context)")
+            raise TaskOptionError(f"max_length is {self.max_length}, but QA needs >= 64 tokens (question + context)")
         if not 0 <= self.doc_stride < self.max_length // 2:
-            raise ValueError(f"doc_stride is {self.doc_stride}, but must be in [0, max_length/2)")
+            raise TaskOptionError(f"doc_stride is {self.doc_stride}, but must be in [0, max_length/2)")
         self.max_answer_length = int(max_answer_length)
         self.hidden_size = int(hidden_size)
         self.vocab_size = int(vocab_size)
@@ -134,7 +135,7 @@ class QATask(Task):
         parts = arrange_examples(self.read_examples(), self.seed, self.max_train, self.max_validation, self.max_test)
         for split, exs in parts.items():
             if not exs:
-                raise ValueError(f"task '{self.name}' has no {split} questions after splitting")
+                raise DataError(f"task '{self.name}' has no {split} questions after splitting")
         self.examples = parts
         self.spec = text_models.resolve_text_model(self.model_name, self.hidden_size)
         corpus = list({e.context: None for e in parts["train"]}) + [e.question for e in parts["train"]]

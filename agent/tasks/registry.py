@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
+from ..errors import TaskOptionError
 from .base import Task
 
 TaskFactory = Callable[..., Task]
@@ -40,14 +41,14 @@ def get_task(name: str, seed: int = 0, max_train: Optional[int] = None, **option
     elif name in _REGISTRY:
         factory = _REGISTRY[name]
     else:
-        raise ValueError(f"unknown task '{name}'; known tasks: {', '.join(task_names())}, "
+        raise TaskOptionError(f"unknown task '{name}'; known tasks: {', '.join(task_names())}, "
                          f"or SCHEME:PATH with SCHEME one of {', '.join(DATA_SCHEMES)}")
     try:
         return factory(seed=seed, max_train=max_train, **options)
     except TypeError as exc:
         if "unexpected keyword argument" in str(exc):
             bad = str(exc).split("unexpected keyword argument", 1)[1].strip()
-            raise ValueError(f"task '{name}' does not take option {bad}") from exc
+            raise TaskOptionError(f"task '{name}' does not take option {bad}") from exc
         raise
 
 
@@ -79,7 +80,7 @@ def parse_task_option(text: str) -> Tuple[str, Any]:
     key, sep, raw = str(text).partition("=")
     key = key.strip().replace("-", "_")
     if not sep or not key.isidentifier():
-        raise ValueError(f"task option '{text}' must look like key=value (e.g. model=minilm)")
+        raise TaskOptionError(f"task option '{text}' must look like key=value (e.g. model=minilm)")
     value: Any = raw.strip()
     low = value.lower()
     if low in ("true", "yes"):

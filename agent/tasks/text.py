@@ -20,6 +20,7 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 
+from ..errors import DataError, TaskOptionError
 from ..metafeatures import TaskDescription
 from ..models.text import family_of
 from .base import Metric, Task
@@ -82,7 +83,7 @@ class TextTask(Task):
         self.model_name = str(model)
         self.max_length = int(max_length or self.default_max_length)
         if self.max_length < 8:
-            raise ValueError(f"max_length is {self.max_length}, but must be >= 8 tokens")
+            raise TaskOptionError(f"max_length is {self.max_length}, but must be >= 8 tokens")
         self.hidden_size = int(hidden_size)
         self.vocab_size = int(vocab_size)
         self.max_validation = max_validation
@@ -318,7 +319,7 @@ class HubTextTask(TextTask):
                 continue
             missing = [c for c in (self.text_column, self.pair_column, self.label_column) if c and c not in ds.column_names]
             if missing:
-                raise ValueError(f"{self.source.hub_id} split '{src}' lacks column(s) {missing}; it has {ds.column_names}")
+                raise DataError(f"{self.source.hub_id} split '{src}' lacks column(s) {missing}; it has {ds.column_names}")
             feature = ds.features.get(self.label_column)
             if self.label_names is None and getattr(feature, "names", None):
                 self.label_names = list(feature.names)
@@ -371,7 +372,7 @@ class GlueTask(HubTextTask):
     def __init__(self, config: str = "sst2", name: Optional[str] = None, **kwargs):
         key = str(config).lower()
         if key not in GLUE_CONFIGS:
-            raise ValueError(f"unknown GLUE config '{config}'; known: {', '.join(GLUE_CONFIGS)}")
+            raise TaskOptionError(f"unknown GLUE config '{config}'; known: {', '.join(GLUE_CONFIGS)}")
         text, pair, task_type, max_length, renames = GLUE_CONFIGS[key]
         self.glue_config = key
         self.text_column, self.pair_column, self.task_type = text, pair, task_type

@@ -18,6 +18,7 @@ from typing import Any, Dict, Iterator, List, Optional
 
 import numpy as np
 
+from ..errors import TaskOptionError
 from ..metafeatures import TaskDescription
 from .base import Task
 from .hub import HubSource, load_splits, plan_splits
@@ -73,7 +74,7 @@ class ImageClassificationTask(Task):
         self.weights_path = weights_path
         self.image_size = int(image_size) if image_size else None
         if self.image_size is not None and self.image_size < 8:
-            raise ValueError(f"image_size is {self.image_size}, but must be >= 8 pixels")
+            raise TaskOptionError(f"image_size is {self.image_size}, but must be >= 8 pixels")
         self.augment = self.default_augment if augment is None else bool(augment)
         self.max_validation = max_validation
         self.max_test = max_test
