@@ -145,3 +145,12 @@ def test_tune_says_how_many_brackets_auto_chose(capsys):
     err = capsys.readouterr().err.splitlines()
     assert err == ["· 3 brackets of successive halving (--brackets auto: as many as leave each first-rung "
                    "trial ~20 steps, up to 3)"]
+
+
+def test_export_of_a_file_fit_did_not_write_is_one_line_exit_1(tmp_path):
+    other = tmp_path / "table.csv"
+    other.write_text("task,value\na,1\n")
+    result = invoke("export", str(other), "-o", str(tmp_path / "m.onnx"))
+    assert result.exit_code == 1, result.output
+    line = result.output.strip().splitlines()[-1]
+    assert "is not a fitted meta-model written by `hpo-agent fit" in line and "--debug" not in line

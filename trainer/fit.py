@@ -243,7 +243,11 @@ def load_fitted(path) -> FittedMetaModel:
     """Load what :func:`save_fitted` wrote. Only load files you made: joblib runs pickled code."""
     import joblib
 
-    obj = joblib.load(str(path))
+    try:
+        obj = joblib.load(str(path))
+    except Exception as exc:  # not a joblib file at all: say what the file should be
+        raise ValueError(f"{path} is not a fitted meta-model written by `hpo-agent fit --out FILE.joblib` "
+                         f"({type(exc).__name__})") from exc
     if not isinstance(obj, FittedMetaModel):
         raise ValueError(f"{path} does not hold a fitted hpo-agent meta-model")
     return obj

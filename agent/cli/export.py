@@ -23,7 +23,11 @@ def command(fitted, out_path, tolerance):
     from . import CliError
 
     try:
-        result = export_onnx(load_fitted(fitted), out_path, tolerance)
+        model = load_fitted(fitted)
+    except ValueError as exc:
+        raise CliError(str(exc))
+    try:
+        result = export_onnx(model, out_path, tolerance)
     except ParityError as exc:
         raise CliError(str(exc))
     click.echo(f"parity: max abs difference {result.max_abs_diff:.3g} on {result.parity_rows} held-out rows "
