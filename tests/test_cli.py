@@ -154,3 +154,12 @@ def test_export_of_a_file_fit_did_not_write_is_one_line_exit_1(tmp_path):
     assert result.exit_code == 1, result.output
     line = result.output.strip().splitlines()[-1]
     assert "is not a fitted meta-model written by `hpo-agent fit" in line and "--debug" not in line
+
+
+@pytest.mark.parametrize("command", [("fit",), ("evaluate",), ("histories", "export", "-o", "out.csv")])
+def test_missing_history_store_is_exit_2_and_not_created(tmp_path, command):
+    store = tmp_path / "none.db"
+    result = invoke(*command, "--storage", str(store))
+    assert result.exit_code == 2, result.output
+    assert "does not exist" in result.output.strip().splitlines()[-1]
+    assert not store.exists()  # opening an SQLite URL would have made an empty store

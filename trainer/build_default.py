@@ -102,6 +102,7 @@ def main(argv=None) -> int:
     from .fit import fit_metamodel
     from .history import load_histories, load_table, merge_histories, save_table
     from .memory import memory_rows
+    from .storage import open_storage
 
     merge = not args.rewrite_csv and Path(args.csv).is_file()
 
@@ -114,6 +115,7 @@ def main(argv=None) -> int:
 
     if "://" not in args.storage:  # a file path, not an SQLAlchemy URL
         Path(args.storage).parent.mkdir(parents=True, exist_ok=True)
+    open_storage(args.storage)  # creates a fresh store (load_histories only reads existing ones)
     wanted = set(args.only or [])
     for entry in DEFAULT_SUITE:
         if args.no_collect or (wanted and entry.task not in wanted):

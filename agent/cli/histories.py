@@ -26,10 +26,12 @@ def export_command(storage, out_path, tasks):
     except ImportError as exc:
         raise click.ClickException(f"histories export needs the workstation extra ({exc.name} is missing): "
                                    "pip install 'hpo-agent[workstation]'")
-    from . import CliError
+    from . import CliError, UsageFailure
 
     try:
         rows = export_table(storage, out_path, tasks)
+    except FileNotFoundError as exc:
+        raise UsageFailure(str(exc))
     except ValueError as exc:
         raise CliError(str(exc))
     click.echo(f"wrote {rows} trial(s) to {out_path}")
