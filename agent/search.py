@@ -183,6 +183,15 @@ def _loop(state, task, journal, scheduler, runner, device, n, eta, plan_deadline
         if job.rung != unit_rung:
             if opts.min_budget_s is not None:
                 unit = opts.min_budget_s
+                left = plan_deadline - now
+                if job.rung == 0 and not state.results and n * unit > left:
+                    # One trial would eat the budget and successive halving would compare nothing.
+                    several = isinstance(opts.brackets, int) and opts.brackets > 1
+                    share = f" (the first of {opts.brackets} brackets)" if several else ""
+                    raise BudgetError(
+                        f"--min-budget {unit:g}s for each of {n} first-rung trials needs {n * unit:.0f}s of training, "
+                        f"but the budget {opts.budget_s:g}s leaves {max(0.0, left):.1f}s{share}; give a larger --budget, "
+                        "a smaller --min-budget or fewer --candidates")
             else:
                 unit = plan_unit_seconds(plan_deadline - now, n, eta, job.rung, overhead)
             unit_rung = job.rung

@@ -163,3 +163,19 @@ def test_missing_history_store_is_exit_2_and_not_created(tmp_path, command):
     assert result.exit_code == 2, result.output
     assert "does not exist" in result.output.strip().splitlines()[-1]
     assert not store.exists()  # opening an SQLite URL would have made an empty store
+
+
+def test_import_from_a_folder_that_is_no_tune_run_says_what_to_pass(tmp_path):
+    result = invoke("import", "--from-tune-run", str(tmp_path), "--storage", str(tmp_path / "h.db"))
+    assert result.exit_code == 1, result.output
+    line = result.output.strip().splitlines()[-1]
+    assert "is not a tune run: it has no journal.jsonl" in line and "hpo-runs/<task>" in line
+
+
+def test_tune_out_folder_that_cannot_be_made_fails_before_any_work(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    result = invoke("tune", "--task", "iris", "--budget", "1m", "--out", str(blocker / "runs"))
+    assert result.exit_code == 2, result.output
+    assert result.output.strip().splitlines() == [result.output.strip()]  # one line: nothing ran
+    assert "cannot be created" in result.output

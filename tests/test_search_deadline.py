@@ -4,9 +4,12 @@ import os
 import time
 from types import SimpleNamespace
 
+import pytest
+
 from hpo_agent.agent import search
 from hpo_agent.agent.candidates import Candidate
 from hpo_agent.agent.deadline import TrainClock
+from hpo_agent.agent.errors import BudgetError
 from hpo_agent.agent.journal import Journal
 from hpo_agent.agent.scheduler import SuccessiveHalving
 from hpo_agent.agent.tune import TuneOptions, TuneState
@@ -29,7 +32,7 @@ class SlowEvalRunner:
                 "train_seconds": 0.0, "train_increment_s": 0.0}
 
 
-def _run(tmp_path, train_deadline, n=3):
+def _run(tmp_path, train_deadline, n=3, plan_deadline=None):
     opts = TuneOptions(task="iris", budget_s=60.0, n_candidates=n, min_budget_s=0.5)  # above the "too little" floor; nothing trains here
     state = TuneState(opts, tmp_path)
     state.candidates = [Candidate({"i": i}, 0.0) for i in range(n)]
@@ -37,7 +40,8 @@ def _run(tmp_path, train_deadline, n=3):
     task = SimpleNamespace(metric=SimpleNamespace(name="accuracy", direction="max"))
     runner = SlowEvalRunner()
     search._loop(state, task, journal, SuccessiveHalving(list(range(n)), eta=3), runner, "cpu", n, 3,
-                 train_deadline, TrainClock(train_deadline, 0.0, adaptive=False), tmp_path, lambda *a, **k: None)
+                 plan_deadline or train_deadline, TrainClock(train_deadline, 0.0, adaptive=False), tmp_path,
+                 lambda *a, **k: None)
     return state, runner
 
 
@@ -51,8 +55,9 @@ def test_trials_stop_training_early_enough_to_evaluate_by_the_deadline(tmp_path)
 
 
 def test_no_trial_starts_that_could_only_evaluate(tmp_path):
-    # 0.2 s to the deadline, less than a trial's expected overhead: starting one would end past it
-    state, runner = _run(tmp_path, time.monotonic() + 0.2)
+    # 0.2 s to the training deadline, less than a trial's expected overhead: starting one would end
+    # past it (the rung was planned on a longer horizon, as when the report reserve grew meanwhile)
+    state, runner = _run(tmp_path, time.monotonic() + 0.2, plan_deadline=time.monotonic() + 60.0)
     assert runner.specs == [] and state.results == []
 
 
@@ -93,3 +98,18 @@ def test_the_test_phase_is_one_more_job_for_the_runner_the_trials_used(tmp_path,
     broken = Runner(True, {"outcome": "oom", "error": "trial process killed (exit -9)"})
     with pytest.raises(TuneError, match=r"test evaluation of the best trial \(1\) failed: trial process killed"):
         tune._evaluate_best(state, None, broken, "cpu")
+
+
+def test_a_min_budget_the_first_rung_cannot_hold_is_a_budget_error(tmp_path):
+    n = 3
+    opts = TuneOptions(task="iris", budget_s=60.0, n_candidates=n, min_budget_s=100.0)
+    state = TuneState(opts, tmp_path)
+    state.candidates = [Candidate({"i": i}, 0.0) for i in range(n)]
+    journal = Journal.create(tmp_path / "journal.jsonl", {"task": "iris", "candidates": []})
+    task = SimpleNamespace(metric=SimpleNamespace(name="accuracy", direction="max"))
+    runner = SlowEvalRunner()
+    deadline = time.monotonic() + 60.0
+    with pytest.raises(BudgetError, match="--min-budget 100s for each of 3 first-rung trials needs 300s"):
+        search._loop(state, task, journal, SuccessiveHalving(list(range(n)), eta=3), runner, "cpu", n, 3,
+                     deadline, TrainClock(deadline, 0.0, adaptive=False), tmp_path, lambda *a, **k: None)
+    assert runner.specs == []  # nothing trained

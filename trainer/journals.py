@@ -33,6 +33,9 @@ def import_tune_run(run: Path, storage: str) -> ImportResult:
     path = Path(run)
     if path.is_dir():
         path = path / JOURNAL_NAME
+    if not path.is_file():
+        raise ValueError(f"{run} is not a tune run: it has no {JOURNAL_NAME}; pass the run's folder, "
+                         "OUT/<task> of `hpo-agent tune --out OUT` (hpo-runs/<task> by default)")
     journal = Journal.open(path)  # raises JournalError (a ValueError) with a one-line reason
     head = journal.header
     features = head.get("meta_features") or {}

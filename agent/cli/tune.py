@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -26,7 +27,8 @@ from .options import BRACKETS, DURATION, MEMORY
                    "each trained longer). auto: up to 3, as many as still give each first-rung trial about "
                    "20 steps at the meta-model's predicted step time (--resume keeps the run's own number).")
 @click.option("--min-budget", type=DURATION, default=None,
-              help="Training time per trial in the first rung (default: sized to fit the budget).")
+              help="Training time per trial in the first rung (default: sized to fit the budget); a budget "
+                   "that cannot train --candidates trials this long is a usage error.")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("hpo-runs"), show_default=True,
               help="Folder for runs: journal, checkpoints and report go in OUT/<task>/.")
 @click.option("--resume", is_flag=True, help="Continue the run in OUT/<task>/, keeping its finished trials.")
@@ -52,6 +54,13 @@ def command(task, budget, model_path, candidates, eta, brackets, min_budget, out
 
     if not is_task_name(task):
         raise UsageFailure(f"unknown task '{task}'; known tasks: {', '.join(task_names())}")
+    try:  # a folder that cannot hold the journal fails now, not after the set-up
+        out_dir.mkdir(parents=True, exist_ok=True)
+        writable = os.access(out_dir, os.W_OK | os.X_OK)
+    except OSError as exc:
+        raise UsageFailure(f"--out {out_dir} cannot be created ({exc.strerror or exc}); give a writable folder")
+    if not writable:
+        raise UsageFailure(f"--out {out_dir} is not writable; give a writable folder")
     if device_profile is not None:
         from ... import devices
 
