@@ -83,3 +83,25 @@ def test_learner_params_override_the_shipped_settings():
     stump = evaluate_loto(frame, methods=("gbm",), learner_params={"max_iter": 1, "max_leaf_nodes": 2})
     shipped = evaluate_loto(frame, methods=("gbm",))
     assert stump["summary"]["gbm"]["spearman"] != shipped["summary"]["gbm"]["spearman"]
+
+
+def test_by_modality_splits_the_held_out_tasks_and_recombines_to_the_summary():
+    frame = synthetic_histories(n_tasks=4, n_configs=30)
+    tabular = frame["task"].isin(["t0", "t1"])
+    frame.loc[tabular, "mf.modality=image"] = 0.0
+    frame.loc[tabular, "mf.modality=tabular"] = 1.0
+    result = evaluate_loto(frame, methods=("gbm", "average_rank", "random"))
+    groups = result["by_modality"]
+    assert {name: g["tasks"] for name, g in groups.items()} == {"image": ["t2", "t3"], "tabular": ["t0", "t1"]}
+    for method, row in result["summary"].items():
+        for key in ("regret@1", "regret@5", "spearman"):
+            parts = [groups[g]["summary"][method][key] for g in ("image", "tabular")]
+            assert row[key] == pytest.approx(np.mean(parts))  # two tasks each: the mean of the two means
+    assert "tabular: 2 held-out task(s) of 2 data set(s)" in render(result)
+
+
+def test_no_modality_grouping_for_histories_with_their_own_meta_features():
+    frame = synthetic_histories(n_tasks=3, n_configs=20)
+    frame = frame.drop(columns=[c for c in frame.columns if c.startswith("mf.modality=")])
+    frame["meta_feature_version"] = "custom"  # as `hpo-agent import` records a table's own meta-features
+    assert "by_modality" not in evaluate_loto(frame, methods=("gbm", "random"))

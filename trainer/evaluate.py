@@ -153,8 +153,38 @@ def evaluate_loto(frame, methods: Sequence[str] = METHODS, ks: Sequence[int] = K
                          "by_rule": by_rule}
     summary = {m: {key: _nanmean([per_task[t][m][key] for t in tasks if m in per_task[t]])
                    for key in per_task[tasks[0]][LEARNERS[0] if m == NESTED else m]} for m in methods}
-    return {**out, "summary": summary, "intervals": _intervals(per_task, tasks, methods, ks, seed),
-            "per_task": per_task}
+    out.update(summary=summary, intervals=_intervals(per_task, tasks, methods, ks, seed))
+    by_modality = _by_modality(data, per_task, tasks, methods, ks)
+    if by_modality:
+        out["by_modality"] = by_modality
+    return {**out, "per_task": per_task}
+
+
+def task_modalities(data: Dataset) -> Dict[str, str]:
+    """``{task: modality}`` from the one-hot ``modality=...`` meta-features; empty when the
+    histories carry other meta-features (imported tables with their own)."""
+    columns = [i for i, name in enumerate(data.meta_feature_names) if name.startswith("modality=")]
+    if not columns:
+        return {}
+    out = {}
+    for task in sorted(set(data.tasks)):
+        row = data.x[np.flatnonzero(data.tasks == task)[0], columns]
+        out[task] = data.meta_feature_names[columns[int(np.argmax(row))]].split("=", 1)[1] if row.max() > 0 else "other"
+    return out
+
+
+def _by_modality(data: Dataset, per_task: Dict[str, Any], tasks: Sequence[str], methods: Sequence[str],
+                 ks: Sequence[int]) -> Dict[str, Any]:
+    """The summary's means over each modality's held-out tasks: where a mean's misses come from."""
+    modality = task_modalities(data)
+    keys = (*(f"regret@{k}" for k in ks), "spearman")
+    out: Dict[str, Any] = {}
+    for name in sorted(set(modality.values())):
+        members = [t for t in tasks if modality.get(t) == name]
+        out[name] = {"tasks": members, "data_sets": len({task_group(t) for t in members}),
+                     "summary": {m: {k: _nanmean([per_task[t][m][k] for t in members if m in per_task[t]]) for k in keys}
+                                 for m in methods}}
+    return out
 
 
 def _intervals(per_task: Dict[str, Any], tasks: Sequence[str], methods: Sequence[str], ks: Sequence[int],
@@ -255,6 +285,10 @@ def render(result: Dict[str, Any]) -> str:
             figures = ", ".join(f"{key} {value:.4f}" for key, value in entry["summary"].items() if key != "spearman")
             lines.append(f"  rule {rule}{' (fit uses it)' if rule == result['nested'].get('rule_name') else ''}: "
                          f"{figures} ({entry['rule']})")
+    for name, group in result.get("by_modality", {}).items():
+        lines += ["", f"{name}: {len(group['tasks'])} held-out task(s) of {group['data_sets']} data set(s)"]
+        lines += [f"  {m:<12}" + "".join(f"{row[f'regret@{k}']:>11.4f}" for k in ks) + f"{row['spearman']:>10.3f}"
+                  for m, row in group["summary"].items()]
     lines += _render_intervals(result)
     spread = [m for m, row in result["summary"].items() if f"spread@{ks[-1]}" in row]
     if spread:
