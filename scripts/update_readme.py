@@ -464,6 +464,18 @@ def benchmarks_block() -> str:
                       f"{'no heavy module' if not ov['heavy_modules_imported'] else ov['heavy_modules_imported']} "
                       f"(torch, scikit-learn, pandas…), and the model file is "
                       f"{ov['model_size_bytes'] / 1024:.0f} KiB."]
+    fl = _load(ROOT / "benchmarks" / "results" / "onnxruntime_floor.json")
+    if fl:
+        old, here = fl["runs"]["floor"], fl["runs"]["here"]
+        diff = max(d for d in fl["max_abs_diff"].values() if d is not None)
+        lines += ["", f"**Older runtimes** (`python benchmarks/onnxruntime_floor.py`, {fl['date']}, "
+                      f"{fl['machine']['machine']}): the same query path on onnxruntime {old['onnxruntime']} "
+                      f"(numpy {old['numpy']}; the oldest release series pyproject.toml accepts) and "
+                      f"{here['onnxruntime']} scores {old['configs']:,} configs with "
+                      + ("identical results" if diff == 0 else f"a largest difference of {diff:.1e}")
+                      + f" (ops {', '.join(fl['ops'])}; opsets "
+                      + ", ".join(f"{d} {v}" for d, v in fl["opsets"].items())
+                      + "). Not checked: a Jetson's own aarch64/CUDA build."]
     ml = _load(ROOT / "benchmarks" / "results" / "main_job_memory_limit.json")
     if ml:
         probes = ml.get("memory_probes", [])

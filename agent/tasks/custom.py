@@ -124,7 +124,7 @@ class CustomTextTask(TextTask):
             for col in (self.text_column, self.pair_column, self.label_column):
                 if col and col not in ds.column_names:
                     raise DataError(f"{files[split]} has no column '{col}' (columns: {', '.join(ds.column_names)}); "
-                                     "name yours with text_column= / label_column=")
+                                    "name yours with text_column= / label_column=")
             raw_labels[split] = list(ds[self.label_column])
             texts[split] = ([("" if t is None else str(t)) for t in ds[self.text_column]],
                             [("" if t is None else str(t)) for t in ds[self.pair_column]] if self.pair_column else None)

@@ -42,7 +42,7 @@ def get_task(name: str, seed: int = 0, max_train: Optional[int] = None, **option
         factory = _REGISTRY[name]
     else:
         raise TaskOptionError(f"unknown task '{name}'; known tasks: {', '.join(task_names())}, "
-                         f"or SCHEME:PATH with SCHEME one of {', '.join(DATA_SCHEMES)}")
+                              f"or SCHEME:PATH with SCHEME one of {', '.join(DATA_SCHEMES)}")
     try:
         return factory(seed=seed, max_train=max_train, **options)
     except TypeError as exc:
