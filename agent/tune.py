@@ -152,7 +152,9 @@ def _prepare(state: TuneState, task, info, runner, progress: Progress) -> Journa
         state.metamodel = head.get("metamodel", {})
         state.resumed_trials = len(journal.results)
         state.brackets_auto = bool(head.get("brackets_auto", False))
-        progress("resume", path=str(path), finished=len(journal.results))
+        progress("resume", path=str(path), finished=len(journal.results),
+                 settings={"candidates": len(head["candidates"]), "eta": head.get("eta", opts.eta),
+                           "brackets": head.get("brackets", 1), "seed": head.get("seed", opts.seed)})
         if int(head.get("brackets", 1)) > 1:  # brackets not yet chosen are chosen from a fresh scoring
             _score(state, task, info)
         return journal

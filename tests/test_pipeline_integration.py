@@ -115,8 +115,10 @@ def test_resume_replays_finished_trials_without_retraining(tiny_model, tmp_path)
     before = journal.read_text().splitlines()
     # simulate a kill after the first rung result: keep header + one line, plus a torn line
     journal.write_text("\n".join(before[:2]) + "\n" + before[2][:20])
-    result = runner.invoke(cli, args + ["--resume"])
+    result = runner.invoke(cli, args + ["--resume", "--eta", "2"])
     assert result.exit_code == 0, result.output
+    # the resumed run keeps the journal's settings and says which typed option it did not take
+    assert "the run keeps its own candidates 3, eta 3" in result.output and "(ignored: --eta 2)" in result.output
     after = journal.read_text().splitlines()
     assert after[:2] == before[:2]  # the finished trial is kept as it was
     report = json.loads((tmp_path / "iris" / "report.json").read_text())

@@ -84,7 +84,10 @@ def command(task, budget, model_path, candidates, eta, brackets, min_budget, out
                                 seed=seed,
                                 resume=resume, memory_limit_bytes=memory_limit, device_profile=device_profile,
                                 task_options=task_options, started_at=started)
-    progress = (lambda *a, **k: None) if quiet else _Progress()
+    given = {name: value for name, value in (("candidates", candidates), ("eta", eta), ("brackets", brackets),
+                                             ("seed", seed))
+             if click.get_current_context().get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE}
+    progress = (lambda *a, **k: None) if quiet else _Progress(given if resume else {})
     try:
         state = tune_lib.run_tune(opts, progress)
     except tune_lib.BudgetError as exc:
@@ -102,7 +105,11 @@ def command(task, budget, model_path, candidates, eta, brackets, min_budget, out
 
 
 class _Progress:
-    """Renders library progress events as short lines on stderr."""
+    """Renders library progress events as short lines on stderr. ``given``: the run-shaping options
+    typed on this command line, which a resumed run does not take (it keeps its own)."""
+
+    def __init__(self, given=None):
+        self.given = dict(given or {})
 
     def __call__(self, event: str, **info) -> None:
         say = lambda text: click.echo(text, err=True)  # noqa: E731
@@ -131,6 +138,10 @@ class _Progress:
             say(f"  trial {r.trial_id:>2} rung {r.rung}: {r.outcome:<8} val {metric.name} {score}  "
                 f"({r.steps} steps, {r.train_seconds:.1f}s)" + (f"  {r.error}" if r.error else ""))
         elif event == "resume":
-            say(f"· resuming {info['path']}: {info['finished']} finished rung result(s) kept")
+            own = info["settings"]
+            ignored = [f"--{k} {v}" for k, v in self.given.items() if k in own and str(v) != str(own[k])]
+            say(f"· resuming {info['path']}: {info['finished']} finished rung result(s) kept; the run keeps its own "
+                + ", ".join(f"{k} {v}" for k, v in own.items())
+                + (f" (ignored: {', '.join(ignored)})" if ignored else ""))
         elif event == "deadline":
             say("· budget reached: reporting the best trial so far")
