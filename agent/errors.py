@@ -22,3 +22,8 @@ class TaskOptionError(ValueError):
 class DataError(ValueError):
     """A task's data cannot be used as given: a missing, empty, unreadable or malformed file, too
     few rows, or an unreachable hub. The message names the file and what is accepted (exit code 1)."""
+
+
+class StorageError(ValueError):
+    """A history store that cannot be opened: a database URL whose dialect or driver is not
+    installed, or a server that refuses the connection (exit code 1)."""

@@ -15,15 +15,29 @@ import time
 from typing import Any, Dict, Iterator, Optional
 
 import optuna
+from sqlalchemy.exc import NoSuchModuleError, OperationalError
 
+from ..agent.errors import StorageError
 from ..agent.space import Param, SearchSpace
 
 STUDY_SEP = "|"
 
 
 def storage_url(path_or_url: str) -> str:
-    """Accept a plain file path (→ SQLite) or any SQLAlchemy URL."""
-    return path_or_url if "://" in path_or_url else f"sqlite:///{path_or_url}"
+    """Accept a plain file path (→ SQLite) or any SQLAlchemy URL. A ``postgresql://`` URL that
+    names no driver gets psycopg2 (``pip install 'hpo-agent[postgres]'``) when SQLAlchemy's
+    default for it, psycopg 3, is not installed: SQLAlchemy 2.1 changed that default."""
+    if "://" not in path_or_url:
+        return f"sqlite:///{path_or_url}"
+    if path_or_url.startswith("postgresql://") and not _importable("psycopg") and _importable("psycopg2"):
+        return "postgresql+psycopg2://" + path_or_url[len("postgresql://"):]
+    return path_or_url
+
+
+def _importable(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
 
 
 def open_storage(path_or_url: str) -> optuna.storages.BaseStorage:
@@ -37,11 +51,31 @@ def open_storage(path_or_url: str) -> optuna.storages.BaseStorage:
     path = _sqlite_path(url)
     new_store = not url.startswith("sqlite") or (path is not None and (not os.path.exists(path)
                                                                        or os.path.getsize(path) == 0))
-    with (study_lock(path_or_url, "__schema__") if new_store else contextlib.nullcontext(False)):
-        storage = optuna.storages.RDBStorage(url, **kwargs)
+    try:
+        with (study_lock(path_or_url, "__schema__") if new_store else contextlib.nullcontext(False)):
+            storage = optuna.storages.RDBStorage(url, **kwargs)
+    except (ImportError, NoSuchModuleError, OperationalError) as exc:
+        raise StorageError(_storage_failure(url, exc)) from exc
     if path is not None:
         _serialise_sqlite(storage.engine)
     return storage
+
+
+def _storage_failure(url: str, exc: BaseException) -> str:
+    """One line on why the store at ``url`` did not open, and what to do (the password hidden)."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        shown = make_url(url).render_as_string(hide_password=True)
+    except Exception:  # a URL SQLAlchemy cannot even parse
+        shown = url
+    if isinstance(exc, ImportError):
+        return (f"the store {shown} needs the database driver '{getattr(exc, 'name', None) or exc}', which is not "
+                "installed; for PostgreSQL: pip install 'hpo-agent[postgres]' (psycopg2), or give a SQLite file path")
+    if isinstance(exc, NoSuchModuleError):
+        return (f"the store {shown} names a database SQLAlchemy does not know; give a SQLite file path or a URL "
+                "such as postgresql://user@host/db")
+    return f"cannot open the store {shown}: {' '.join(str(getattr(exc, 'orig', exc)).split())}"
 
 
 def _serialise_sqlite(engine) -> None:

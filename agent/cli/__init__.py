@@ -14,7 +14,7 @@ from typing import Optional
 
 import click
 
-from ..errors import DataError, TaskOptionError
+from ..errors import DataError, StorageError, TaskOptionError
 
 # name → (module, short help). Help text lives here so `--help` need not import any command.
 COMMANDS = {
@@ -74,7 +74,7 @@ class _Root(click.Group):
                 raise
             click.echo(f"hpo-agent: error: {_one_line(exc.format_message())}", err=True)
             return _exit(exc.exit_code, standalone_mode)
-        except (TaskOptionError, DataError) as exc:  # raised on purpose, with a message that says it all
+        except (TaskOptionError, DataError, StorageError) as exc:  # raised on purpose; the message says it all
             if debug:
                 raise
             click.echo(f"hpo-agent: error: {_one_line(str(exc))}", err=True)
