@@ -6,7 +6,7 @@ from typing import Any, Dict, List, Optional
 
 import optuna
 
-from .storage import _sqlite_path, open_storage, parse_study_name, storage_url
+from .storage import sqlite_path, open_storage, parse_study_name, storage_url
 
 
 def load_histories(storage: str, tasks: Optional[List[str]] = None) -> "pandas.DataFrame":  # noqa: F821
@@ -30,7 +30,7 @@ def load_histories(storage: str, tasks: Optional[List[str]] = None) -> "pandas.D
         return frame[frame["task"].isin(tasks)].reset_index(drop=True) if tasks else frame
     from pathlib import Path
 
-    database = _sqlite_path(storage_url(storage))
+    database = sqlite_path(storage_url(storage))
     if database is not None and not Path(database).is_file():  # opening it would create an empty one
         raise FileNotFoundError(f"history store '{storage}' does not exist; fill one with `hpo-agent collect "
                                 f"--storage {storage}` or `hpo-agent import`, or pass a .csv/.parquet table")

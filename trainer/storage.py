@@ -48,7 +48,7 @@ def open_storage(path_or_url: str) -> optuna.storages.BaseStorage:
         # Several worker processes on one SQLite file: wait for the lock instead of failing.
         kwargs["engine_kwargs"] = {"connect_args": {"timeout": 60}}
     # Workers starting at once on a new store would race to create its tables.
-    path = _sqlite_path(url)
+    path = sqlite_path(url)
     new_store = not url.startswith("sqlite") or (path is not None and (not os.path.exists(path)
                                                                        or os.path.getsize(path) == 0))
     try:
@@ -101,7 +101,7 @@ def _serialise_sqlite(engine) -> None:
     engine.dispose()
 
 
-def _sqlite_path(url: str) -> Optional[str]:
+def sqlite_path(url: str) -> Optional[str]:
     """The file behind a ``sqlite:///`` URL (None for in-memory databases and other backends)."""
     if not url.startswith("sqlite:///"):
         return None
@@ -127,7 +127,7 @@ def study_lock(path_or_url: str, name: str, timeout_s: float = 120.0) -> Iterato
     """
     url = storage_url(path_or_url)
     if url.startswith("sqlite"):
-        path = _sqlite_path(url)
+        path = sqlite_path(url)
         with (_file_lock(path + ".lock", timeout_s) if path else contextlib.nullcontext(False)) as held:
             yield held
     elif url.startswith(("postgresql", "mysql", "mariadb")):
