@@ -51,6 +51,9 @@ class MetaModel:
         if not path.is_file():
             hint = " (the packaged default is missing: rebuild it with `python -m hpo_agent.trainer.build_default`)" \
                 if path == DEFAULT_MODEL else ""
+            if path.exists():
+                raise MetaModelError(f"{path} is {'a folder' if path.is_dir() else 'not a regular file'}; "
+                                     "give the meta-model's .onnx file")
             raise MetaModelError(f"meta-model file not found: {path}{hint}")
         options = ort.SessionOptions()
         options.log_severity_level = 3
