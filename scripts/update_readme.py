@@ -111,6 +111,8 @@ def default_model_block() -> str:
                           + ("the miss is the meta-model's, not measurement noise."
                              if rs["regret_mean_over_seeds"] >= 0.5 * rs["regret_recorded"] else
                              "much of the recorded regret is measurement noise.")]
+        for fc in _load_all("fidelity_check_*.json"):
+            lines += ["", _fidelity_line(fc)]
         if fracs:
             lines += ["", "Cost-aware view: regret when the configs each method ranks first are run, in its order, "
                           "until their recorded cost reaches a fraction of what all the task's recorded configs cost:",
@@ -171,6 +173,38 @@ def _interval_line(ev: dict, shipped: str) -> str:
     if vs:
         text += (f" On the same draws `{shipped}`'s mean regret@1 is lower than `average_rank`'s in "
                  f"{100 * vs['regret@1']['lower']:.1f} % of them (regret@5: {100 * vs['regret@5']['lower']:.1f} %).")
+    return text
+
+
+def _load_all(pattern: str) -> list:
+    """Every results file matching ``pattern``, in name order."""
+    return [json.loads(p.read_text()) for p in sorted((ROOT / "benchmarks" / "results").glob(pattern))]
+
+
+def _fidelity_line(fc: dict) -> str:
+    """Short runs against longer ones on one task: benchmarks/fidelity_check.py."""
+    ok = [c for c in fc["configs"] if c["outcome"] == "complete" and len(c["values"]) == len(fc["retrained_steps"])]
+    counts = {}
+    for c in ok:
+        counts[c["recorded"]] = counts.get(c["recorded"], 0) + 1
+    flat = max(counts, key=counts.get)  # the recorded value most of them share (chance level, where runs learnt nothing)
+    at_floor = [c for c in ok if c["recorded"] == flat] if counts[flat] > 1 else []
+    moved = [c for c in at_floor if abs(c["values"][-1] - flat) > 0.05]
+    longest, recorded = fc["retrained_steps"][-1], fc["recorded_steps"][-1]
+    text = (f"Short runs against longer ones on `{fc['task']}` (`python benchmarks/fidelity_check.py`, {fc['date']}): "
+            f"{len(ok)} of its recorded configs, spread over their recorded ranks, retrained to {longest} steps (the "
+            f"histories stop at {recorded}). The recorded ranking and the one at {longest} steps correlate at Spearman "
+            f"{fc['spearman_recorded_vs_longest']:.2f}; the config the short runs rank first has regret "
+            f"{fc['regret_at_longest_of_short_best']:.3f} at {longest} steps among them.")
+    if at_floor:
+        text += (f" {len(at_floor)} of them were recorded tied at {fc['metric']} {flat:.2f}; by {longest} steps "
+                 f"{len(moved)} of those moved by more than 0.05"
+                 + (" (to " + ", ".join(f"{c['values'][-1]:.2f}" for c in moved) + "): the short runs' ties hide "
+                    "differences that longer runs show." if moved else ", so the tie held."))
+    if "rerun_max_abs_diff_at_recorded" in fc:
+        same = sum(abs(c["values"][fc["retrained_steps"].index(recorded)] - c["recorded"]) < 1e-9 for c in ok)
+        text += (f" Re-run at {recorded} steps with the recorded seed, {same} of {len(ok)} configs reproduced their "
+                 f"recorded value exactly; the largest difference was {fc['rerun_max_abs_diff_at_recorded']:.3f}.")
     return text
 
 

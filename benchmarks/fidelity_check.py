@@ -1,0 +1,128 @@
+"""Do short runs rank configs as longer ones would? Retrain a spread of a task's recorded configs
+to a longer fidelity and compare.
+
+    python benchmarks/fidelity_check.py [--task sst2_minilm@n4000] [--configs 12] [--steps 24,96] [--jobs 2]
+
+The histories record each config at a few short fidelities (text tasks: 8 and 24 steps), and the
+meta-model learns from the value at the last one; ``tune`` then trains its picks far longer. This
+takes ``--configs`` of the task's recorded configs, evenly spread over their recorded ranks (the
+best included), retrains each from scratch exactly as ``collect`` recorded it (the default
+suite's task options and training-set cap, training seed 0, one torch thread per process) with
+validation at every step count in ``--steps``, and reports: whether the re-run reproduces the
+recorded value at the recorded fidelity, the Spearman correlation between the recorded ranking
+and the ranking at the longest fidelity, and the normalised regret, at the longest fidelity, of
+the config the short runs rank first (over the configs retrained).
+Writes ``benchmarks/results/fidelity_check_<task>.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from _common import ROOT
+
+
+def suite_entry(variant: str):
+    """The default suite's entry that recorded ``variant`` (its options and training-set cap)."""
+    from hpo_agent.trainer.build_default import DEFAULT_SUITE, variant_id
+
+    for entry in DEFAULT_SUITE:
+        if variant_id(entry) == variant:
+            return entry
+    raise SystemExit(f"'{variant}' is not a variant of the default suite")
+
+
+def spread(values: np.ndarray, n: int, direction: str) -> list:
+    """Indices of ``n`` configs evenly spaced over the recorded ranking, the best first."""
+    order = np.argsort(values if direction == "min" else -values, kind="stable")
+    return [int(order[i]) for i in np.unique(np.round(np.linspace(0, len(order) - 1, n)).astype(int))]
+
+
+def retrain(job):
+    """Retrain the given configs (in its own process, one torch thread); values at every fidelity."""
+    variant, configs, steps = job
+    import torch
+
+    torch.set_num_threads(1)
+    from hpo_agent.agent.tasks import get_task
+    from hpo_agent.trainer.collect import run_trial
+
+    entry = suite_entry(variant)
+    task = get_task(entry.task, seed=0, max_train=entry.max_train, **entry.options)
+    out = []
+    for row, config in configs:
+        got = run_trial(task, config, steps, 0, lambda value, step: None)
+        out.append({"row": row, "values": got["values"], "outcome": got["outcome"], "wall_s": round(got["wall_time_s"], 1)})
+    return out
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--task", default="sst2_minilm@n4000")
+    parser.add_argument("--histories", default=str(ROOT / "histories" / "default.parquet"))
+    parser.add_argument("--configs", type=int, default=12)
+    parser.add_argument("--steps", default="24,96", help="cumulative training steps with a validation each")
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--out", default=None)
+    args = parser.parse_args(argv)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+    import pandas as pd
+    from scipy.stats import spearmanr
+
+    from hpo_agent.trainer.regret import normalised_regrets
+
+    t0 = time.monotonic()
+    steps = [int(s) for s in args.steps.split(",")]
+    rows = pd.read_parquet(args.histories)
+    rows = rows[(rows["task"] == args.task) & (rows["outcome"] == "complete")].reset_index(drop=True)
+    if rows.empty:
+        raise SystemExit(f"no finished trials of '{args.task}' in {args.histories}")
+    direction = rows["direction"].iloc[0]
+    recorded_steps = [int(s) for s in json.loads(rows["fidelity_steps"].iloc[0])] \
+        if isinstance(rows["fidelity_steps"].iloc[0], str) else [int(s) for s in rows["fidelity_steps"].iloc[0]]
+    recorded = rows["value"].to_numpy(dtype=float)
+    chosen = spread(recorded, args.configs, direction)
+    params = [c for c in rows.columns if c.startswith("param.")]
+    configs = [(i, {p[len("param."):]: rows.loc[i, p].item() if hasattr(rows.loc[i, p], "item") else rows.loc[i, p]
+                    for p in params}) for i in chosen]
+    jobs = [(args.task, configs[j::args.jobs], steps) for j in range(args.jobs)]
+    with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+        runs = {r["row"]: r for part in pool.map(retrain, jobs) for r in part}
+    ok = [i for i in chosen if runs[i]["outcome"] == "complete" and len(runs[i]["values"]) == len(steps)]
+    short = recorded[ok]
+    long = np.array([runs[i]["values"][-1] for i in ok], dtype=float)
+    first = int(np.argmax(short) if direction == "max" else np.argmin(short))
+    same_fidelity = recorded_steps[-1] in steps
+    result = {
+        "benchmark": "fidelity_check", "task": args.task, "direction": direction, "metric": rows["metric"].iloc[0],
+        "recorded_steps": recorded_steps, "retrained_steps": steps, "configs_recorded": len(rows),
+        "configs": [{"row": i, "config": dict(c), "recorded": float(recorded[i]), "values": runs[i]["values"],
+                     "outcome": runs[i]["outcome"], "wall_s": runs[i]["wall_s"]} for i, c in configs],
+        "spearman_recorded_vs_longest": float(spearmanr(short, long).statistic),
+        "regret_at_longest_of_short_best": float(normalised_regrets(long, direction)[first]),
+        "short_best_row": ok[first], "longest_best_row": ok[int(np.argmax(long) if direction == "max" else np.argmin(long))],
+        "machine": f"{platform.machine()} {platform.system()}, {os.cpu_count()} CPUs, python {platform.python_version()}",
+        "date": time.strftime("%Y-%m-%d"), "wall_s": round(time.monotonic() - t0, 1),
+    }
+    if same_fidelity:  # the same config, seed and split: does the re-run land where the history did?
+        k = steps.index(recorded_steps[-1])
+        again = np.array([runs[i]["values"][k] for i in ok], dtype=float)
+        result["rerun_max_abs_diff_at_recorded"] = float(np.max(np.abs(again - short)))
+    out = Path(args.out or ROOT / "benchmarks" / "results" / f"fidelity_check_{args.task.replace('@', '_')}.json")
+    out.write_text(json.dumps(result, indent=1) + "\n")
+    print(json.dumps({k: v for k, v in result.items() if k != "configs"}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
