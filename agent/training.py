@@ -88,7 +88,10 @@ class TrialRun:
             raise ValueError("train() needs a target: seconds or steps")
         self.model.train()
         with torch.random.fork_rng(devices=[]):
-            # Dropout draws from the global generator; seed it per chunk from (seed, steps).
+            # Dropout draws from the global generator; seed it per chunk from (seed, steps), so a
+            # chunk replays exactly after a resume. The value at a step count therefore depends on
+            # where the chunks (validations) fell: 20 + 40 steps is not the trajectory of 60 at once
+            # (benchmarks/fidelity_check.py re-runs recorded configs on the recorded schedule).
             torch.manual_seed(self.seed * 1_000_003 + self.steps)
             while not self.diverged:
                 if steps is not None and self.steps >= steps:

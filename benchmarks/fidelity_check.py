@@ -1,17 +1,22 @@
 """Do short runs rank configs as longer ones would? Retrain a spread of a task's recorded configs
 to a longer fidelity and compare.
 
-    python benchmarks/fidelity_check.py [--task sst2_minilm@n4000] [--configs 12] [--steps 24,96] [--jobs 2]
+    python benchmarks/fidelity_check.py [--task sst2_minilm@n4000] [--configs 12] [--steps 8,24,96] [--jobs 2]
 
 The histories record each config at a few short fidelities (text tasks: 8 and 24 steps), and the
 meta-model learns from the value at the last one; ``tune`` then trains its picks far longer. This
 takes ``--configs`` of the task's recorded configs, evenly spread over their recorded ranks (the
 best included), retrains each from scratch exactly as ``collect`` recorded it (the default
 suite's task options and training-set cap, training seed 0, one torch thread per process) with
-validation at every step count in ``--steps``, and reports: whether the re-run reproduces the
+validation at every step count in ``--steps`` (default: the recorded fidelities, then 4x the last),
+and reports: whether the re-run reproduces the
 recorded value at the recorded fidelity, the Spearman correlation between the recorded ranking
 and the ranking at the longest fidelity, and the normalised regret, at the longest fidelity, of
 the config the short runs rank first (over the configs retrained).
+
+Give ``--steps`` the recorded fidelities first: training reseeds dropout at the start of each
+stretch between validations (``agent/training.py``, so that a resumed rung replays exactly), so a
+run validated at 20 and 60 steps is not the same trajectory as one validated only at 60.
 Writes ``benchmarks/results/fidelity_check_<task>.json``.
 """
 
@@ -62,6 +67,7 @@ def retrain(job):
     for row, config in configs:
         got = run_trial(task, config, steps, 0, lambda value, step: None)
         out.append({"row": row, "values": got["values"], "outcome": got["outcome"], "wall_s": round(got["wall_time_s"], 1)})
+        print(f"{variant} row {row}: {got['outcome']} {got['values']} ({got['wall_time_s']:.0f}s)", flush=True)
     return out
 
 
@@ -70,7 +76,8 @@ def main(argv=None) -> int:
     parser.add_argument("--task", default="sst2_minilm@n4000")
     parser.add_argument("--histories", default=str(ROOT / "histories" / "default.parquet"))
     parser.add_argument("--configs", type=int, default=12)
-    parser.add_argument("--steps", default="24,96", help="cumulative training steps with a validation each")
+    parser.add_argument("--steps", default=None, help="cumulative training steps with a validation each "
+                        "(default: the recorded fidelities, then 4x the last)")
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)
@@ -82,7 +89,6 @@ def main(argv=None) -> int:
     from hpo_agent.trainer.regret import normalised_regrets
 
     t0 = time.monotonic()
-    steps = [int(s) for s in args.steps.split(",")]
     rows = pd.read_parquet(args.histories)
     rows = rows[(rows["task"] == args.task) & (rows["outcome"] == "complete")].reset_index(drop=True)
     if rows.empty:
@@ -90,6 +96,7 @@ def main(argv=None) -> int:
     direction = rows["direction"].iloc[0]
     recorded_steps = [int(s) for s in json.loads(rows["fidelity_steps"].iloc[0])] \
         if isinstance(rows["fidelity_steps"].iloc[0], str) else [int(s) for s in rows["fidelity_steps"].iloc[0]]
+    steps = [int(s) for s in args.steps.split(",")] if args.steps else [*recorded_steps, 4 * recorded_steps[-1]]
     recorded = rows["value"].to_numpy(dtype=float)
     chosen = spread(recorded, args.configs, direction)
     params = [c for c in rows.columns if c.startswith("param.")]

@@ -203,8 +203,10 @@ def _fidelity_line(fc: dict) -> str:
                     "differences that longer runs show." if moved else ", so the tie held."))
     if "rerun_max_abs_diff_at_recorded" in fc:
         same = sum(abs(c["values"][fc["retrained_steps"].index(recorded)] - c["recorded"]) < 1e-9 for c in ok)
-        text += (f" Re-run at {recorded} steps with the recorded seed, {same} of {len(ok)} configs reproduced their "
-                 f"recorded value exactly; the largest difference was {fc['rerun_max_abs_diff_at_recorded']:.3f}.")
+        text += (f" Re-run with the recorded seed and validation steps, "
+                 + (f"all {len(ok)} reproduced their recorded {recorded}-step values exactly." if same == len(ok) else
+                    f"{same} of {len(ok)} reproduced their recorded {recorded}-step values exactly; the largest "
+                    f"difference was {fc['rerun_max_abs_diff_at_recorded']:.3f}."))
     return text
 
 
