@@ -50,3 +50,48 @@ def compress_trace(trace):
     if trace and out[-1][0] != round(trace[-1][0], 3):
         out.append((round(trace[-1][0], 3), round(trace[-1][1], 5)))
     return out
+
+
+def recorded_fidelities(rows) -> list:
+    """The step counts at which a history table's rows were validated (JSON text in the Parquet)."""
+    import json
+
+    steps = rows["fidelity_steps"].iloc[0]
+    return [int(s) for s in (json.loads(steps) if isinstance(steps, str) else steps)]
+
+
+def recorded_config(rows, i: int) -> dict:
+    """Row ``i``'s config (its ``param.*`` columns) as plain Python values."""
+    return {c[len("param."):]: rows.loc[i, c].item() if hasattr(rows.loc[i, c], "item") else rows.loc[i, c]
+            for c in rows.columns if c.startswith("param.")}
+
+
+def suite_entry(variant: str):
+    """The default suite's entry that recorded ``variant`` (its task options and training-set cap)."""
+    from hpo_agent.trainer.build_default import DEFAULT_SUITE, variant_id
+
+    for entry in DEFAULT_SUITE:
+        if variant_id(entry) == variant:
+            return entry
+    raise SystemExit(f"'{variant}' is not a variant of the default suite")
+
+
+def retrain(job) -> list:
+    """Retrain ``(variant, [(row, config)], steps, seed)`` as ``collect`` recorded the variant (the
+    suite's task options and split, one torch thread; run it in its own process), validating at
+    each of ``steps``. One dict per config: row, values, outcome, wall_s."""
+    variant, configs, steps, seed = job
+    import torch
+
+    torch.set_num_threads(1)
+    from hpo_agent.agent.tasks import get_task
+    from hpo_agent.trainer.collect import run_trial
+
+    entry = suite_entry(variant)
+    task = get_task(entry.task, seed=0, max_train=entry.max_train, **entry.options)
+    out = []
+    for row, config in configs:
+        got = run_trial(task, config, steps, seed, lambda value, step: None)
+        out.append({"row": row, "values": got["values"], "outcome": got["outcome"], "wall_s": round(got["wall_time_s"], 1)})
+        print(f"{variant} seed {seed} row {row}: {got['outcome']} {got['values']} ({got['wall_time_s']:.0f}s)", flush=True)
+    return out

@@ -33,42 +33,13 @@ from pathlib import Path
 
 import numpy as np
 
-from _common import ROOT
-
-
-def suite_entry(variant: str):
-    """The default suite's entry that recorded ``variant`` (its options and training-set cap)."""
-    from hpo_agent.trainer.build_default import DEFAULT_SUITE, variant_id
-
-    for entry in DEFAULT_SUITE:
-        if variant_id(entry) == variant:
-            return entry
-    raise SystemExit(f"'{variant}' is not a variant of the default suite")
+from _common import ROOT, recorded_config, recorded_fidelities, retrain
 
 
 def spread(values: np.ndarray, n: int, direction: str) -> list:
     """Indices of ``n`` configs evenly spaced over the recorded ranking, the best first."""
     order = np.argsort(values if direction == "min" else -values, kind="stable")
     return [int(order[i]) for i in np.unique(np.round(np.linspace(0, len(order) - 1, n)).astype(int))]
-
-
-def retrain(job):
-    """Retrain the given configs (in its own process, one torch thread); values at every fidelity."""
-    variant, configs, steps = job
-    import torch
-
-    torch.set_num_threads(1)
-    from hpo_agent.agent.tasks import get_task
-    from hpo_agent.trainer.collect import run_trial
-
-    entry = suite_entry(variant)
-    task = get_task(entry.task, seed=0, max_train=entry.max_train, **entry.options)
-    out = []
-    for row, config in configs:
-        got = run_trial(task, config, steps, 0, lambda value, step: None)
-        out.append({"row": row, "values": got["values"], "outcome": got["outcome"], "wall_s": round(got["wall_time_s"], 1)})
-        print(f"{variant} row {row}: {got['outcome']} {got['values']} ({got['wall_time_s']:.0f}s)", flush=True)
-    return out
 
 
 def main(argv=None) -> int:
@@ -94,15 +65,12 @@ def main(argv=None) -> int:
     if rows.empty:
         raise SystemExit(f"no finished trials of '{args.task}' in {args.histories}")
     direction = rows["direction"].iloc[0]
-    recorded_steps = [int(s) for s in json.loads(rows["fidelity_steps"].iloc[0])] \
-        if isinstance(rows["fidelity_steps"].iloc[0], str) else [int(s) for s in rows["fidelity_steps"].iloc[0]]
+    recorded_steps = recorded_fidelities(rows)
     steps = [int(s) for s in args.steps.split(",")] if args.steps else [*recorded_steps, 4 * recorded_steps[-1]]
     recorded = rows["value"].to_numpy(dtype=float)
     chosen = spread(recorded, args.configs, direction)
-    params = [c for c in rows.columns if c.startswith("param.")]
-    configs = [(i, {p[len("param."):]: rows.loc[i, p].item() if hasattr(rows.loc[i, p], "item") else rows.loc[i, p]
-                    for p in params}) for i in chosen]
-    jobs = [(args.task, configs[j::args.jobs], steps) for j in range(args.jobs)]
+    configs = [(i, recorded_config(rows, i)) for i in chosen]
+    jobs = [(args.task, configs[j::args.jobs], steps, 0) for j in range(args.jobs)]
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
         runs = {r["row"]: r for part in pool.map(retrain, jobs) for r in part}
     ok = [i for i in chosen if runs[i]["outcome"] == "complete" and len(runs[i]["values"]) == len(steps)]

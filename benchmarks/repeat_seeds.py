@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
+from _common import ROOT, recorded_config, recorded_fidelities, retrain
 
 
 def choose(histories: str, task: str, top: int, k: int, learner: str):
@@ -54,25 +54,6 @@ def choose(histories: str, task: str, top: int, k: int, learner: str):
     return rows, best, picks, data.directions[task]
 
 
-def rerun(args_tuple):
-    """Retrain the given configs with one seed (in its own process, one torch thread)."""
-    task_spec, configs, fidelities, seed = args_tuple
-    import torch
-
-    torch.set_num_threads(1)
-    from hpo_agent.agent.tasks import get_task
-    from hpo_agent.trainer.collect import run_trial
-
-    name, _, variant = task_spec.partition("@")
-    task = get_task(name, seed=0, max_train=int(variant[1:]) if variant else None)  # the histories' split
-    out = []
-    for row, config in configs:
-        got = run_trial(task, config, fidelities, seed, lambda value, step: None)
-        out.append({"row": row, "seed": seed, "values": got["values"], "outcome": got["outcome"],
-                    "wall_s": round(got["wall_time_s"], 2)})
-    return out
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--task", default="cifar10")
@@ -92,14 +73,13 @@ def main(argv=None) -> int:
 
         args.learner = MetaModel.load().describe()["learner"]
     rows, best, picks, direction = choose(args.histories, args.task, args.top, args.k, args.learner)
-    params = [c for c in rows.columns if c.startswith("param.")]
     chosen = sorted(set(best) | set(picks))
-    configs = [(i, {p[len("param."):]: _plain(rows.loc[i, p]) for p in params}) for i in chosen]
-    steps = rows["fidelity_steps"].iloc[0]  # stored as JSON text in the parquet
-    fidelities = [int(s) for s in (json.loads(steps) if isinstance(steps, str) else steps)]
+    configs = [(i, recorded_config(rows, i)) for i in chosen]
+    fidelities = recorded_fidelities(rows)
     seeds = [int(s) for s in args.seeds.split(",")]
     with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-        runs = [r for part in pool.map(rerun, [(args.task, configs, fidelities, s) for s in seeds]) for r in part]
+        parts = pool.map(retrain, [(args.task, configs, fidelities, s) for s in seeds])
+        runs = [dict(r, seed=s) for s, part in zip(seeds, parts) for r in part]
     recorded = rows["value"].to_numpy(dtype=float)
     mean = {i: float(np.mean([recorded[i]] + [r["values"][-1] for r in runs if r["row"] == i and r["values"]]))
             for i in chosen}
@@ -131,10 +111,6 @@ def main(argv=None) -> int:
         print(c["row"], f"recorded {c['recorded']:.3f}", "repeats", c["repeats"], f"mean {c['mean']:.3f}",
               "grid-best" if c["grid_best"] else "", "pick" if c["pick"] else "")
     return 0
-
-
-def _plain(value):
-    return value.item() if hasattr(value, "item") else value
 
 
 if __name__ == "__main__":

@@ -178,7 +178,7 @@ def _interval_line(ev: dict, shipped: str) -> str:
 
 def _load_all(pattern: str) -> list:
     """Every results file matching ``pattern``, in name order."""
-    return [json.loads(p.read_text()) for p in sorted((ROOT / "benchmarks" / "results").glob(pattern))]
+    return [_load(p) for p in sorted((ROOT / "benchmarks" / "results").glob(pattern))]
 
 
 def _fidelity_line(fc: dict) -> str:

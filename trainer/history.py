@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 import optuna
@@ -28,8 +29,6 @@ def load_histories(storage: str, tasks: Optional[List[str]] = None) -> "pandas.D
     if is_table_path(storage):
         frame = load_table(storage)
         return frame[frame["task"].isin(tasks)].reset_index(drop=True) if tasks else frame
-    from pathlib import Path
-
     database = sqlite_path(storage_url(storage))
     if database is not None and not Path(database).is_file():  # opening it would create an empty one
         raise FileNotFoundError(f"history store '{storage}' does not exist; fill one with `hpo-agent collect "
@@ -86,8 +85,6 @@ def is_table_path(storage: str) -> bool:
 
 def read_table(path) -> "pandas.DataFrame":  # noqa: F821
     """A CSV or Parquet file (by suffix) as a DataFrame."""
-    from pathlib import Path
-
     import pandas as pd
 
     path = Path(path)
@@ -99,7 +96,6 @@ def read_table(path) -> "pandas.DataFrame":  # noqa: F821
 def load_table(path) -> "pandas.DataFrame":  # noqa: F821
     """Histories written by :func:`save_table`, with list columns parsed back from JSON text."""
     import json
-    from pathlib import Path
 
     path = Path(path)
     if not path.is_file():
@@ -115,7 +111,6 @@ def save_table(frame, path) -> None:
     """Write histories as CSV or Parquet (by suffix); list columns are stored as JSON text."""
     import json
     import os
-    from pathlib import Path
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -53,7 +53,8 @@ def mirror_files(source: HubSource, data_dir: str) -> Dict[str, str]:
 
 @contextlib.contextmanager
 def quiet_datasets() -> Iterator[None]:
-    """No progress bars while ``datasets`` reads files (restored afterwards)."""
+    """No progress bars or log lines while ``datasets`` reads files (restored afterwards): its
+    callers turn a failure into one line of their own (:class:`DataError`)."""
     try:
         import datasets
         from datasets.utils import logging as ds_logging
@@ -63,7 +64,7 @@ def quiet_datasets() -> Iterator[None]:
     was_enabled = not datasets.are_progress_bars_disabled()
     level = ds_logging.get_verbosity()
     datasets.disable_progress_bars()
-    ds_logging.set_verbosity_error()
+    ds_logging.set_verbosity(ds_logging.CRITICAL)
     try:
         yield
     finally:
@@ -77,14 +78,12 @@ def load_files(builder: str, data_files: Dict[str, str], **options: Any) -> Dict
     dict. A file that cannot be read raises :class:`DataError` naming it; a text file with no data
     rows says so (``datasets`` only says that an "instruction corresponds to no data")."""
     import datasets
-    from datasets.utils import logging as ds_logging
 
     for path in data_files.values():
         if builder in ("csv", "json", "text") and _data_lines(path, 2) < (2 if builder == "csv" else 1):
             raise DataError(f"{path} has no data rows")
     try:
         with quiet_datasets():
-            ds_logging.set_verbosity(ds_logging.CRITICAL)  # the error below says it once, in one line
             loaded = datasets.load_dataset(builder, data_files=dict(data_files), **options)
     except Exception as exc:
         reason = " ".join(str(exc).split()) or type(exc).__name__
