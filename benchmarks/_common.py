@@ -68,12 +68,12 @@ def recorded_config(rows, i: int) -> dict:
 
 def suite_entry(variant: str):
     """The default suite's entry that recorded ``variant`` (its task options and training-set cap)."""
-    from hpo_agent.trainer.build_default import DEFAULT_SUITE, variant_id
+    from hpo_agent.trainer.build_default import suite_entry as entry
 
-    for entry in DEFAULT_SUITE:
-        if variant_id(entry) == variant:
-            return entry
-    raise SystemExit(f"'{variant}' is not a variant of the default suite")
+    try:
+        return entry(variant)
+    except ValueError as exc:
+        raise SystemExit(str(exc)) from None
 
 
 def retrain(job) -> list:

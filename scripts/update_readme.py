@@ -26,6 +26,23 @@ def _two_part_head(first: str, left: list, right: list) -> list:
     return [f"| {first} | " + " | ".join(left + right) + " |", "|---|" + "---|" * (len(left) + len(right))]
 
 
+def _fidelity_sentence() -> str:
+    """Which training-step counts each group of variants was validated at (from the committed table)."""
+    from hpo_agent.trainer.history import load_table
+
+    path = ROOT / "histories" / "default.parquet"
+    if not path.exists():
+        return ""
+    table = load_table(path)
+    table = table[table["outcome"] == "complete"]
+    groups: dict = {}
+    for task, steps in table.groupby("task")["fidelity_steps"].agg(lambda s: sorted({tuple(v) for v in s})).items():
+        groups.setdefault(" or ".join(", ".join(map(str, v)) for v in steps), []).append(task)
+    parts = [f"{', '.join(f'`{t}`' for t in tasks)} at {steps}" for steps, tasks in
+             sorted(groups.items(), key=lambda kv: -len(kv[1]))]
+    return " Validated after these training steps: " + "; ".join(parts) + "."
+
+
 def default_model_block() -> str:
     import onnxruntime as ort
 
@@ -40,7 +57,7 @@ def default_model_block() -> str:
              f"on this project's CI machine (2 CPU cores); fitted on {prov['date'][:10]}; learner "
              f"`{meta['learner']}` chosen by leave-one-task-out; file size {path.stat().st_size / 1024:.0f} KiB; ONNX/scikit-learn "
              f"parity {meta['parity']['max_abs_diff']:.1e} on {meta['parity']['rows']} rows. Histories: "
-             "`histories/default.parquet`."]
+             "`histories/default.parquet`." + _fidelity_sentence()]
     cost = (meta.get("outputs") or {}).get("cost")
     if cost and cost.get("validation"):
         v = cost["validation"]
@@ -203,7 +220,7 @@ def _fidelity_line(fc: dict) -> str:
                     "differences that longer runs show." if moved else ", so the tie held."))
     if "rerun_max_abs_diff_at_recorded" in fc:
         same = sum(abs(c["values"][fc["retrained_steps"].index(recorded)] - c["recorded"]) < 1e-9 for c in ok)
-        text += (f" Re-run with the recorded seed and validation steps, "
+        text += (" Re-run with the recorded seed and validation steps, "
                  + (f"all {len(ok)} reproduced their recorded {recorded}-step values exactly." if same == len(ok) else
                     f"{same} of {len(ok)} reproduced their recorded {recorded}-step values exactly; the largest "
                     f"difference was {fc['rerun_max_abs_diff_at_recorded']:.3f}."))

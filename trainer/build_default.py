@@ -159,6 +159,15 @@ def variant_id(entry: SuiteEntry) -> str:
     return entry.task if entry.max_train is None else f"{entry.task}@n{entry.max_train}"
 
 
+def suite_entry(variant: str) -> SuiteEntry:
+    """The default suite's entry that records ``variant`` (its task options and training-set cap)."""
+    for entry in DEFAULT_SUITE:
+        if variant_id(entry) == variant:
+            return entry
+    names = ", ".join(sorted({variant_id(e) for e in DEFAULT_SUITE}))
+    raise ValueError(f"'{variant}' is not a variant of the default suite; its variants are {names}")
+
+
 def seed_store(storage: str, table, task: str) -> int:
     """Import ``table``'s trials of ``task`` into ``storage`` when the store has no study of that
     task, so that ``collect`` tops its designs up instead of rerunning them (it skips the configs a
