@@ -1,9 +1,13 @@
 """The default-histories builder: suite entries, --only, --no-fit."""
 
+from pathlib import Path
+
 import pytest
 
 from hpo_agent.trainer import build_default
-from hpo_agent.trainer.history import read_table
+from hpo_agent.trainer.history import load_table, read_table
+
+ROOT = Path(__file__).resolve().parents[1]
 
 pytestmark = pytest.mark.integration
 
@@ -11,8 +15,16 @@ pytestmark = pytest.mark.integration
 def test_suite_entries_are_unique_variants():
     keys = [(e.task, e.max_train, e.design) for e in build_default.DEFAULT_SUITE]
     assert len(keys) == len(set(keys))
-    text = [e for e in build_default.DEFAULT_SUITE if e.task.endswith("_minilm")]
-    assert text and all(e.fidelity_steps == build_default.TEXT_FIDELITY_STEPS for e in text)
+
+
+def test_each_suite_entry_has_the_fidelities_the_committed_table_records_for_it():
+    # A changed schedule without the histories to match (trainer/deepen.py) would fit on one schedule
+    # and collect new configs on another.
+    table = load_table(ROOT / "histories" / "default.parquet")
+    table = table[table["outcome"] == "complete"]
+    for entry in build_default.DEFAULT_SUITE:
+        recorded = {tuple(s) for s in table.loc[table["task"] == build_default.variant_id(entry), "fidelity_steps"]}
+        assert recorded == {tuple(entry.fidelity_steps)}, build_default.variant_id(entry)
 
 
 def test_only_one_task_collects_that_task_and_writes_the_table(tmp_path):
