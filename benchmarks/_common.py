@@ -62,16 +62,17 @@ def recorded_fidelities(rows) -> list:
 
 def recorded_config(rows, i: int) -> dict:
     """Row ``i``'s config (its ``param.*`` columns) as plain Python values."""
-    return {c[len("param."):]: rows.loc[i, c].item() if hasattr(rows.loc[i, c], "item") else rows.loc[i, c]
-            for c in rows.columns if c.startswith("param.")}
+    from hpo_agent.trainer.history import row_config
+
+    return row_config(rows.loc[i])
 
 
-def suite_entry(variant: str):
-    """The default suite's entry that recorded ``variant`` (its task options and training-set cap)."""
-    from hpo_agent.trainer.build_default import suite_entry as entry
+def suite_task(variant: str):
+    """``variant``'s task as the default suite recorded it (its task options and training-set cap)."""
+    from hpo_agent.trainer.build_default import suite_task as task
 
     try:
-        return entry(variant)
+        return task(variant)
     except ValueError as exc:
         raise SystemExit(str(exc)) from None
 
@@ -84,11 +85,9 @@ def retrain(job) -> list:
     import torch
 
     torch.set_num_threads(1)
-    from hpo_agent.agent.tasks import get_task
     from hpo_agent.trainer.collect import run_trial
 
-    entry = suite_entry(variant)
-    task = get_task(entry.task, seed=0, max_train=entry.max_train, **entry.options)
+    task = suite_task(variant)
     out = []
     for row, config in configs:
         got = run_trial(task, config, steps, seed, lambda value, step: None)

@@ -17,6 +17,13 @@ def test_suite_entries_are_unique_variants():
     assert len(keys) == len(set(keys))
 
 
+def test_suite_task_is_built_with_the_entry_options_and_unknown_variants_are_named():
+    task = build_default.suite_task("imdb@n4000")  # built lazily: no data is read here
+    assert task.max_train == 4000 and task.max_length == 64 and task.max_validation == 300
+    with pytest.raises(ValueError, match="sst2_minilm@n4000"):
+        build_default.suite_task("imdb@n5")
+
+
 def test_each_suite_entry_has_the_fidelities_the_committed_table_records_for_it():
     # A changed schedule without the histories to match (trainer/deepen.py) would fit on one schedule
     # and collect new configs on another.

@@ -5,7 +5,8 @@ import math
 import pandas as pd
 import pytest
 
-from hpo_agent.trainer.history import is_table_path, load_histories, load_table, merge_histories, save_table
+from hpo_agent.trainer.history import (is_table_path, load_histories, load_table, merge_histories, row_config,
+                                       save_table)
 
 
 def test_table_round_trip_parses_list_columns(tmp_path):
@@ -55,3 +56,11 @@ def test_whole_number_columns_with_gaps_are_written_as_integers(tmp_path):
     lines = (tmp_path / "h.csv").read_text().splitlines()
     assert lines[1] == "a,904122368,1.0" and lines[2] == "b,,0.5"
     assert load_table(tmp_path / "h.csv")["peak_rss_bytes"][0] == 904122368
+
+
+def test_row_config_is_the_param_columns_as_plain_values_without_missing_ones():
+    frame = pd.DataFrame({"task": ["a", "a"], "param.learning_rate": [1e-3, 1e-2], "param.batch_size": [32, 64],
+                          "param.optimizer": ["adam", "sgd"], "param.momentum": [float("nan"), 0.9]})
+    first, second = (row_config(row) for _, row in frame.iterrows())
+    assert first == {"learning_rate": 1e-3, "batch_size": 32, "optimizer": "adam"}
+    assert type(first["batch_size"]) is int and second["momentum"] == 0.9

@@ -172,6 +172,15 @@ def suite_entry(variant: str) -> SuiteEntry:
     raise ValueError(f"'{variant}' is not a variant of the default suite; its variants are {names}")
 
 
+def suite_task(variant: str, seed: int = 0):
+    """``variant``'s task built as ``collect`` recorded it: the suite entry's options and
+    training-set cap, split with ``seed`` (the default suite was collected with seed 0)."""
+    from ..agent.tasks import get_task
+
+    entry = suite_entry(variant)
+    return get_task(entry.task, seed=seed, max_train=entry.max_train, **entry.options)
+
+
 def seed_store(storage: str, table, task: str) -> int:
     """Import ``table``'s trials of ``task`` into ``storage`` when the store has no study of that
     task, so that ``collect`` tops its designs up instead of rerunning them (it skips the configs a
@@ -200,7 +209,6 @@ def measure_memory(frame, path: str, wanted, seed: int, per_task: int) -> None:
     import pandas as pd
     import torch
 
-    from ..agent.tasks import get_task
     from .history import load_table, save_table
     from .memory import probe_configs, probe_memory
 
@@ -208,14 +216,14 @@ def measure_memory(frame, path: str, wanted, seed: int, per_task: int) -> None:
     table = load_table(path) if Path(path).is_file() else pd.DataFrame()
     done = set(table["task"]) if len(table) else set()
     for entry in DEFAULT_SUITE:
-        task_id = entry.task if entry.max_train is None else f"{entry.task}@n{entry.max_train}"
+        task_id = variant_id(entry)
         if task_id in done or (wanted and entry.task not in wanted):
             continue
         configs = probe_configs(frame, task_id, per_task)
         if not configs:
             continue
         try:
-            task = get_task(entry.task, seed=seed, max_train=entry.max_train, **entry.options)
+            task = suite_task(task_id, seed=seed)
             rows = probe_memory(task, task_id, configs, seed=seed)
         except (ValueError, ImportError) as exc:
             print(f"memory: skipped {task_id}: {exc}", flush=True)

@@ -47,21 +47,11 @@ def pending(table, variant: str, steps: Sequence[int]) -> List[Tuple[int, Dict[s
 
     Trials that failed or ran out of memory are left as they are: a longer run would not change that.
     """
+    from .history import row_config
+
     rows = table[(table["task"] == variant) & (table["outcome"] == "complete")]
-    params = [c for c in table.columns if c.startswith("param.")]
-    out = []
-    for i, row in rows.iterrows():
-        if is_strict_prefix([int(s) for s in row["fidelity_steps"]], steps):
-            out.append((int(i), {c[len("param."):]: _plain(row[c]) for c in params if not _missing(row[c])}))
-    return out
-
-
-def _plain(value):
-    return value.item() if hasattr(value, "item") else value
-
-
-def _missing(value) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
+    return [(int(i), row_config(row)) for i, row in rows.iterrows()
+            if is_strict_prefix([int(s) for s in row["fidelity_steps"]], steps)]
 
 
 def prefix_diff(recorded: Sequence[float], values: Sequence[float]) -> Optional[float]:
@@ -95,13 +85,11 @@ _TASK = None  # the variant's task, built once per worker process
 def _init_worker(variant: str) -> None:
     import torch
 
-    from ..agent.tasks import get_task
-    from .build_default import suite_entry
+    from .build_default import suite_task
 
     global _TASK
     torch.set_num_threads(1)  # as collect records trials (CollectOptions.threads)
-    entry = suite_entry(variant)
-    _TASK = get_task(entry.task, seed=0, max_train=entry.max_train, **entry.options)
+    _TASK = suite_task(variant)
 
 
 def _train(index: int, config: Dict[str, Any], steps: Sequence[int], seed: int) -> Tuple[int, Dict[str, Any]]:

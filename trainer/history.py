@@ -131,6 +131,19 @@ def save_table(frame, path) -> None:
     os.replace(tmp, path)
 
 
+def row_config(row) -> Dict[str, Any]:
+    """A history row's config: its ``param.*`` columns as plain Python values (missing ones, NaN in
+    a table that mixes search spaces, left out)."""
+    import math
+
+    config = {}
+    for col, value in row.items():
+        value = value.item() if hasattr(value, "item") else value
+        if col.startswith("param.") and not (value is None or (isinstance(value, float) and math.isnan(value))):
+            config[col[len("param."):]] = value
+    return config
+
+
 def merge_histories(base, new) -> "pandas.DataFrame":  # noqa: F821
     """``base`` plus the trials of ``new`` that it lacks, keyed by study and config.
 
