@@ -74,7 +74,7 @@ DEFAULT_SUITE = (
     SuiteEntry("digits_x2", None, 60),
     SuiteEntry("sst2_minilm", 4000, 60, fidelity_steps=TEXT_FIDELITY_STEPS, options=TEXT_OPTIONS),
     SuiteEntry("ag_news_minilm", 4000, 60, fidelity_steps=SHORT_TEXT_FIDELITY_STEPS, options=TEXT_OPTIONS),
-    SuiteEntry("imdb", 4000, 60, fidelity_steps=SHORT_TEXT_FIDELITY_STEPS, options=dict(TEXT_OPTIONS, model="minilm")),
+    SuiteEntry("imdb", 4000, 60, fidelity_steps=TEXT_FIDELITY_STEPS, options=dict(TEXT_OPTIONS, model="minilm")),
     SuiteEntry("cifar10", None, 60, fidelity_steps=VISION_FIDELITY_STEPS),
     SuiteEntry("cifar10", 2000, 60, fidelity_steps=VISION_FIDELITY_STEPS),
 )
