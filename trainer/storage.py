@@ -15,7 +15,7 @@ import time
 from typing import Any, Dict, Iterator, Optional
 
 import optuna
-from sqlalchemy.exc import NoSuchModuleError, OperationalError
+from sqlalchemy.exc import IntegrityError, NoSuchModuleError, OperationalError
 
 from ..agent.errors import StorageError
 from ..agent.space import Param, SearchSpace
@@ -51,11 +51,19 @@ def open_storage(path_or_url: str) -> optuna.storages.BaseStorage:
     path = sqlite_path(url)
     new_store = not url.startswith("sqlite") or (path is not None and (not os.path.exists(path)
                                                                        or os.path.getsize(path) == 0))
-    try:
-        with (study_lock(path_or_url, "__schema__") if new_store else contextlib.nullcontext(False)):
-            storage = optuna.storages.RDBStorage(url, **kwargs)
-    except (ImportError, NoSuchModuleError, OperationalError) as exc:
-        raise StorageError(_storage_failure(url, exc)) from exc
+    for attempt in range(3):
+        try:
+            with (study_lock(path_or_url, "__schema__") if new_store else contextlib.nullcontext(False)):
+                storage = optuna.storages.RDBStorage(url, **kwargs)
+            break
+        except IntegrityError:
+            # The file existed, so no lock was taken, but another worker was still writing its schema
+            # version: once that worker is done, opening again finds the schema and writes nothing.
+            if attempt == 2:
+                raise
+            time.sleep(0.5)
+        except (ImportError, NoSuchModuleError, OperationalError) as exc:
+            raise StorageError(_storage_failure(url, exc)) from exc
     if path is not None:
         _serialise_sqlite(storage.engine)
     return storage
