@@ -3,7 +3,8 @@ to a longer fidelity and compare.
 
     python benchmarks/fidelity_check.py [--task sst2_minilm@n4000] [--configs 12] [--steps 8,24,96] [--jobs 2]
 
-The histories record each config at a few short fidelities (text tasks: 8 and 24 steps; sst2 since deepened to 96), and the
+The histories record each config at a few short fidelities (each suite entry's ``fidelity_steps`` in
+``trainer/build_default.py``; text tasks began at 8 and 24 steps and are being deepened to 96), and the
 meta-model learns from the value at the last one; ``tune`` then trains its picks far longer. This
 takes ``--configs`` of the task's recorded configs, evenly spread over their recorded ranks (the
 best included), retrains each from scratch exactly as ``collect`` recorded it (the default

@@ -15,7 +15,7 @@ import time
 from typing import Any, Dict, Iterator, Optional
 
 import optuna
-from sqlalchemy.exc import IntegrityError, NoSuchModuleError, OperationalError
+from sqlalchemy.exc import NoSuchModuleError, OperationalError
 
 from ..agent.errors import StorageError
 from ..agent.space import Param, SearchSpace
@@ -47,26 +47,45 @@ def open_storage(path_or_url: str) -> optuna.storages.BaseStorage:
     if url.startswith("sqlite"):
         # Several worker processes on one SQLite file: wait for the lock instead of failing.
         kwargs["engine_kwargs"] = {"connect_args": {"timeout": 60}}
-    # Workers starting at once on a new store would race to create its tables.
+    # Workers starting at once on a new store would race to create its tables and to stamp its
+    # schema version; the schema lock serialises them. Skipped only where the schema is known
+    # complete (then Optuna writes nothing on open), so that reading a store needs no lock file.
     path = sqlite_path(url)
-    new_store = not url.startswith("sqlite") or (path is not None and (not os.path.exists(path)
-                                                                       or os.path.getsize(path) == 0))
-    for attempt in range(3):
-        try:
-            with (study_lock(path_or_url, "__schema__") if new_store else contextlib.nullcontext(False)):
-                storage = optuna.storages.RDBStorage(url, **kwargs)
-            break
-        except IntegrityError:
-            # The file existed, so no lock was taken, but another worker was still writing its schema
-            # version: once that worker is done, opening again finds the schema and writes nothing.
-            if attempt == 2:
-                raise
-            time.sleep(0.5)
-        except (ImportError, NoSuchModuleError, OperationalError) as exc:
-            raise StorageError(_storage_failure(url, exc)) from exc
+    lock = not url.startswith("sqlite") or (path is not None and not schema_complete(path))
+    try:
+        with (study_lock(path_or_url, "__schema__") if lock else contextlib.nullcontext(False)):
+            storage = optuna.storages.RDBStorage(url, **kwargs)
+    except (ImportError, NoSuchModuleError, OperationalError) as exc:
+        raise StorageError(_storage_failure(url, exc)) from exc
     if path is not None:
         _serialise_sqlite(storage.engine)
     return storage
+
+
+def schema_complete(path: str) -> bool:
+    """Whether the SQLite file at ``path`` holds a finished Optuna schema.
+
+    Optuna stamps ``alembic_version`` last when it creates a store, so a stamped file needs no
+    more writes on open. A file's mere existence says nothing: it is written as soon as the first
+    table is, while its creator may still be stamping (a second opener that skipped the lock then
+    stamped again and failed on ``UNIQUE constraint failed: alembic_version``). Read-only: it
+    never creates the file.
+    """
+    import pathlib
+    import sqlite3
+
+    if not os.path.exists(path) or os.path.getsize(path) == 0:
+        return False
+    try:
+        conn = sqlite3.connect(pathlib.Path(path).resolve().as_uri() + "?mode=ro", uri=True, timeout=60)
+    except sqlite3.Error:
+        return False
+    try:
+        return conn.execute("SELECT version_num FROM alembic_version LIMIT 1").fetchone() is not None
+    except sqlite3.Error:  # no such table yet, or not a database: let Optuna say which, under the lock
+        return False
+    finally:
+        conn.close()
 
 
 def _storage_failure(url: str, exc: BaseException) -> str:
