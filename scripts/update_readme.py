@@ -108,6 +108,20 @@ def default_model_block() -> str:
                           f"{nb['regret@5']['min']:.3f}–{nb['regret@5']['max']:.3f} (median {nb['regret@5']['median']:.3f}; "
                           f"shipped {shipped['regret@5']:.3f}). A mean over {len(sens['tasks'])} tasks moves by "
                           f"{1 / len(sens['tasks']):.2f} when one task's top pick fails or diverges."]
+        st = _load(ROOT / "benchmarks" / "results" / "pick_stability.json")
+        if st:
+            s = st["summary"]
+            lines += ["", f"How much they owe to which *other* data sets are in the training rows "
+                          f"(`python benchmarks/pick_stability.py`, {st['date']}): `{st['learner']}` refitted for each "
+                          "held-out task once more per other data set, that one left out as well. The held-out top "
+                          f"pick changed in {100 * s['top pick changed, share of fits']:.0f} % of those fits. Taking "
+                          "each task's best and worst of them, mean regret@1 spans "
+                          f"{s['regret@1']['mean of per-task min']:.3f}–{s['regret@1']['mean of per-task max']:.3f} "
+                          f"(full fit {s['regret@1']['full']:.3f}), regret@5 "
+                          f"{s['regret@5']['mean of per-task min']:.3f}–{s['regret@5']['mean of per-task max']:.3f} "
+                          f"({s['regret@5']['full']:.3f}) and Spearman "
+                          f"{s['spearman']['mean of per-task min']:.3f}–{s['spearman']['mean of per-task max']:.3f} "
+                          f"({s['spearman']['full']:.3f})."]
         ab = _load(ROOT / "benchmarks" / "results" / "ablation_friedman1.json")
         if ab:
             lines += ["", _ablation_line(ab)]
