@@ -27,9 +27,6 @@ FIDELITY_STEPS = (20, 60, 180)
 # sat at chance and tied; trainer/deepen.py retrains them to 96 (benchmarks/fidelity_check.py: on
 # sst2, configs tied at chance after 24 steps reach 0.68-0.73 by 96), the recorded steps first.
 TEXT_FIDELITY_STEPS = (8, 24, 96)
-# Variants whose deepening is not finished keep the steps the table records for them; the journal
-# in histories/deepen/ holds the runs done so far (python -m hpo_agent.trainer.deepen resumes it).
-SHORT_TEXT_FIDELITY_STEPS = (8, 24)
 TEXT_OPTIONS = {"max_length": 64, "max_validation": 300}
 VISION_FIDELITY_STEPS = (20, 60)  # ResNet-18 on CIFAR-10: ~0.3 s per step of 32 images
 
@@ -73,7 +70,7 @@ DEFAULT_SUITE = (
     SuiteEntry("wine", 60, 60),
     SuiteEntry("digits_x2", None, 60),
     SuiteEntry("sst2_minilm", 4000, 60, fidelity_steps=TEXT_FIDELITY_STEPS, options=TEXT_OPTIONS),
-    SuiteEntry("ag_news_minilm", 4000, 60, fidelity_steps=SHORT_TEXT_FIDELITY_STEPS, options=TEXT_OPTIONS),
+    SuiteEntry("ag_news_minilm", 4000, 60, fidelity_steps=TEXT_FIDELITY_STEPS, options=TEXT_OPTIONS),
     SuiteEntry("imdb", 4000, 60, fidelity_steps=TEXT_FIDELITY_STEPS, options=dict(TEXT_OPTIONS, model="minilm")),
     SuiteEntry("cifar10", None, 60, fidelity_steps=VISION_FIDELITY_STEPS),
     SuiteEntry("cifar10", 2000, 60, fidelity_steps=VISION_FIDELITY_STEPS),
