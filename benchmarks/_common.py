@@ -16,6 +16,14 @@ def hpo_agent_exe() -> str:
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def shipped_learner(fallback: str) -> str:
+    """The learner of the packaged meta-model (``fallback`` for a file that does not record one):
+    what a script scores when its ``--learner`` is not given."""
+    from hpo_agent.agent.metamodel import MetaModel
+
+    return MetaModel.load().describe().get("learner", fallback)
+
+
 def rel_path(path: str) -> str:
     """``path`` relative to the repository when it lies inside it (what result files record)."""
     p = Path(path).resolve()

@@ -35,7 +35,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import hpo_agent_exe, wins_ties_losses
+from _common import hpo_agent_exe, shipped_learner, wins_ties_losses
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
@@ -187,10 +187,7 @@ def main(argv=None) -> int:
     args.method_list = [m for m in args.methods.split(",") if m]
     for method in args.method_list:
         brackets_of(method)  # an unknown name stops here, before any run
-    if not args.learner:
-        from hpo_agent.agent.metamodel import MetaModel
-
-        args.learner = MetaModel.load().describe().get("learner", "forest")
+    args.learner = args.learner or shipped_learner("forest")
 
     out = Path(args.out)
     rows = [] if args.fresh or not out.is_file() else json.loads(out.read_text()).get("rows", [])

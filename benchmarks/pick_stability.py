@@ -22,7 +22,7 @@ import time
 from datetime import date
 from pathlib import Path
 
-from _common import rel_path
+from _common import rel_path, shipped_learner
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -64,10 +64,7 @@ def main(argv=None) -> int:
     parser.add_argument("--learner", default="", help="default: the shipped model's learner")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "pick_stability.json"))
     args = parser.parse_args(argv)
-    if not args.learner:
-        from hpo_agent.agent.metamodel import MetaModel
-
-        args.learner = MetaModel.load().describe().get("learner", "gbm")
+    args.learner = args.learner or shipped_learner("gbm")
 
     started = time.perf_counter()
     data = build_dataset(load_table(args.histories))

@@ -21,14 +21,13 @@ from pathlib import Path
 
 import numpy as np
 
-from _common import compress_trace
+from _common import compress_trace, shipped_learner
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
 
 
 def main(argv=None) -> int:
-    from hpo_agent.agent.metamodel import MetaModel
     from hpo_agent.trainer import replay as rp
     from hpo_agent.trainer.fit import histories_space
     from hpo_agent.trainer.history import load_table
@@ -54,7 +53,7 @@ def main(argv=None) -> int:
         print(f"no full-grid histories for {missing or 'any task'}; have {sorted(tables)}", file=sys.stderr)
         return 1
     methods = [m for m in args.methods.split(",") if m]
-    learner = args.learner or MetaModel.load().describe().get("learner", "forest")
+    learner = args.learner or shipped_learner("forest")
     fractions = [f for f in rp.FRACTIONS if f <= args.max_fraction + 1e-12] or [args.max_fraction]
 
     runs, per_task, started = {t: {m: {} for m in methods} for t in tasks}, {}, time.perf_counter()
